@@ -1,0 +1,34 @@
+"""vbt_jax: whole-brain neural mass simulation in JAX for virtual brain twins.
+
+The forward model only: models, connectomes, delays, noise, integration, monitors (raw,
+temporal average, BOLD, EEG) and data features. Bayesian fitting lives in the separate
+``inference`` package.
+"""
+
+from . import models as models
+from . import monitors as monitors
+from ._connectome import Connectome as Connectome
+from ._connectome import load_bids_relmat as load_bids_relmat
+from ._connectome import load_connectome as load_connectome
+from ._connectome import load_matrix as load_matrix
+from ._connectome import load_tvb_zip as load_tvb_zip
+from ._connectome import tvb_connectivity as tvb_connectivity
+from ._connectome import validate as validate_connectome
+from ._coupling import AbstractCoupling as AbstractCoupling
+from ._coupling import Difference as Difference
+from ._coupling import Linear as Linear
+from ._coupling import Sigmoidal as Sigmoidal
+from ._datasets import dk84 as dk84
+from ._datasets import dk84_empirical_fc as dk84_empirical_fc
+from ._datasets import dk84_fcd_reference as dk84_fcd_reference
+from ._errors import ConfigError as ConfigError
+from ._errors import ConnectomeError as ConnectomeError
+from ._errors import DivergenceError as DivergenceError
+from ._errors import SimulationError as SimulationError
+from ._integrate import Solution as Solution
+from ._integrate import simulate as simulate
+from ._noise import Additive as Additive
+from ._solvers import EulerMaruyama as EulerMaruyama
+from ._solvers import Heun as Heun
+
+__version__ = "0.1.0"

@@ -1,0 +1,376 @@
+"""``simulate``: integrate a neural mass network with delays and noise under one jitted scan."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.tree_util as jtu
+import numpy as np
+from jax import Array
+
+from . import _rng
+from ._delays import DelayPlan, is_concrete, plan_delays, unit_steps
+from ._errors import SimulationError
+from ._noise import Additive
+from ._solvers import get_solver
+from .monitors._base import AbstractMonitor, Context, sample_times
+from .monitors.raw import Raw
+
+
+class Solution(eqx.Module):
+    """What :func:`simulate` returns.
+
+    Attributes:
+        ys: monitor name -> samples (first axis time).
+        ts: monitor name -> sample times [ms] (end of each sampling window).
+        final_state: ``(n_states, N)`` state at the end of the run.
+        diverged: ``True`` where the run produced NaN/inf (only returned when
+            ``on_divergence="flag"``; with the default ``"raise"`` a diverging run raises).
+        labels: monitor name -> names of the output's variable axis (static).
+        dt, block: the step [ms] and the coupling block length [steps] that were used.
+    """
+
+    ys: dict[str, Array]
+    ts: dict[str, Array]
+    final_state: Array
+    diverged: Array
+    labels: dict[str, tuple[str, ...]] = eqx.field(static=True)
+    dt: float = eqx.field(static=True)
+    block: int = eqx.field(static=True)
+
+    def __getitem__(self, name: str) -> Array:
+        try:
+            return self.ys[name]
+        except KeyError:
+            raise KeyError(f"no monitor named {name!r}; have {sorted(self.ys)}") from None
+
+
+def _steps(value: float, dt: float, what: str) -> int:
+    n = value / dt
+    k = round(n)
+    if k < 1 or abs(n - k) > 1e-6 * max(1.0, n):
+        raise SimulationError(f"{what}={value} ms is not a positive whole number of steps dt={dt} ms")
+    return k
+
+
+def _cast_floats(tree, dtype):
+    def cast(x):
+        if isinstance(x, jax.Array | np.ndarray) and jnp.issubdtype(x.dtype, jnp.floating):
+            return jnp.asarray(x, dtype)
+        return x
+
+    return jtu.tree_map(cast, tree)
+
+
+def _nested_scan(body, carry, length: int, checkpoint: bool, xs_fn):
+    """``lax.scan`` of ``body(carry, (unit_index, xs))`` over units ``0 .. length-1``.
+
+    ``xs_fn(first, n)`` makes the per-unit inputs (the noise) of ``n`` units at once: drawing
+    many units' noise in one large array lets XLA spread it over the CPU cores.
+
+    With ``checkpoint``, the scan is split into ``n_outer`` segments of ``n_inner`` units whose
+    bodies are rematerialised: reverse-mode differentiation then stores one carry (state plus
+    delay buffer) per segment and the residuals of one segment at a time, instead of residuals
+    for every step. Segments are sized so the two stores are about equal.
+    """
+    n_inner = max(1, min(length, int(round(math.sqrt(5.0 * length)))))
+    n_outer = length // n_inner
+    rem = length - n_outer * n_inner
+
+    def segment(c, first):
+        idx = first + jnp.arange(n_inner)
+        return jax.lax.scan(body, c, (idx, xs_fn(first, n_inner)))
+
+    if checkpoint:
+        segment = jax.checkpoint(segment)
+    carry, ys = jax.lax.scan(segment, carry, n_inner * jnp.arange(n_outer))
+    ys = jtu.tree_map(lambda y: y.reshape((n_outer * n_inner,) + y.shape[2:]), ys)
+    if rem:
+        first = n_outer * n_inner
+        carry, ys_rem = jax.lax.scan(
+            body, carry, (first + jnp.arange(rem), xs_fn(first, rem))
+        )
+        ys = jtu.tree_map(lambda a, b: jnp.concatenate([a, b]), ys, ys_rem)
+    return carry, ys
+
+
+def simulate(
+    model,
+    connectome,
+    *,
+    dt: float = 0.1,
+    duration: float = 1000.0,
+    key: Array | None = None,
+    coupling=None,
+    noise: Additive | None = None,
+    solver="heun",
+    monitors: tuple[AbstractMonitor, ...] | AbstractMonitor = (Raw(),),
+    speed: float = 3.0,
+    initial_state: Array | None = None,
+    history: Array | None = None,
+    dtype=jnp.float32,
+    rng: str = "hash",
+    block: int | None = None,
+    max_delay: int | None = None,
+    checkpoint: bool = True,
+    on_divergence: str = "raise",
+) -> Solution:
+    """Simulate a network of neural masses coupled through a connectome with conduction delays.
+
+    Composable with ``jax.jit``, ``jax.vmap`` and ``jax.grad`` (over model, coupling and noise
+    parameters, connectome weights, initial states and keys). Memory does not grow with the
+    step count except through the monitors' samples; reverse-mode gradients rematerialise
+    segments so their memory grows roughly with the square root of the step count.
+
+    Args:
+        model: a neural mass model (``vbt_jax.models``).
+        connectome: a :class:`~vbt_jax.Connectome` (weights ``W[i, j]`` from ``j`` to ``i``,
+            lengths in mm).
+        dt: integration step [ms].
+        duration: simulated time [ms]; rounded down to a whole number of the monitors' common
+            update unit.
+        key: PRNG key for the noise and, when ``initial_state`` is not given, the random initial
+            state (drawn from the model's ``state_ranges``, as TVB does).
+        coupling: coupling function (default: the model's :meth:`default_coupling`).
+        noise: :class:`~vbt_jax.Additive` noise, or ``None`` for a deterministic run.
+        solver: ``"heun"`` (default) or ``"euler"``, or a solver instance.
+        monitors: one monitor or a tuple of them (``Raw``, ``TemporalAverage``, ``Bold``, ``EEG``).
+        speed: conduction speed [mm/ms]; delays are ``rint(lengths / speed / dt)`` steps.
+        initial_state: ``(n_states, N)`` or ``(n_states,)`` state at t=0, used as constant history.
+        history: ``(H, n_states, N)`` states at t = -(H-1)dt ... 0 (oldest first); ``H`` must
+            exceed the longest delay. Overrides ``initial_state``.
+        dtype: ``jnp.float32`` (default) or ``jnp.float64`` (needs ``jax_enable_x64``).
+        rng: ``"hash"`` (fast counter-based, default) or ``"threefry"``; see ``vbt_jax._rng``.
+        block: steps per coupling block (default: the largest allowed); needed, with
+            ``max_delay`` (steps), only when lengths or speed are traced.
+        checkpoint: rematerialise segments under reverse-mode differentiation.
+        on_divergence: ``"raise"`` (default; raises at run time if any value is NaN/inf) or
+            ``"flag"`` (return ``Solution.diverged`` instead, e.g. for parameter sweeps).
+
+    Returns:
+        A :class:`Solution`.
+
+    Raises:
+        SimulationError: inconsistent arguments (raised before compiling).
+    """
+    # ---------------------------------------------------------------- validation (no tracing)
+    dtype = jnp.dtype(dtype)
+    if dtype not in (jnp.float32, jnp.float64):
+        raise SimulationError(f"dtype must be float32 or float64, got {dtype}")
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise SimulationError(
+            "dtype=float64 needs 64-bit JAX: run jax.config.update('jax_enable_x64', True) first"
+        )
+    if is_concrete(dt) and not dt > 0:
+        raise SimulationError(f"dt must be > 0 ms, got {dt}")
+    if not duration > 0:
+        raise SimulationError(f"duration must be > 0 ms, got {duration}")
+    if isinstance(monitors, AbstractMonitor):
+        monitors = (monitors,)
+    monitors = tuple(monitors)
+    if not monitors:
+        raise SimulationError("monitors is empty: give at least one monitor, e.g. Raw()")
+    names = [m.name for m in monitors]
+    if len(set(names)) != len(names):
+        raise SimulationError(f"monitor names must be unique, got {names}")
+    if rng not in ("hash", "threefry"):
+        raise SimulationError(f"rng must be 'hash' or 'threefry', got {rng!r}")
+    if on_divergence not in ("raise", "flag"):
+        raise SimulationError(f"on_divergence must be 'raise' or 'flag', got {on_divergence!r}")
+    W = connectome.weights
+    N = W.shape[-1]
+    if W.shape != (N, N):
+        raise SimulationError(f"connectome weights must be (N, N), got {W.shape}")
+    S = model.n_states
+    if noise is not None and key is None:
+        raise SimulationError("noise is set but key is None: pass key=jax.random.key(seed)")
+    if initial_state is None and history is None and key is None:
+        raise SimulationError(
+            "give initial_state, history or a key (for a random initial state)"
+        )
+    solver = get_solver(solver)
+    coupling = model.default_coupling() if coupling is None else coupling
+    cvars = model.coupling_vars()
+    C = len(cvars)
+    B = coupling.n_buffered(C)
+
+    sample_steps = [_steps(m.period, dt, f"monitor {m.name!r} period") for m in monitors]
+    grid_steps = [_steps(m.grid_period(), dt, f"monitor {m.name!r} grid period") for m in monitors]
+    unit = unit_steps(sample_steps + grid_steps)
+    n_steps_req = _steps(duration, dt, "duration") if is_concrete(duration) else None
+    n_units = n_steps_req // unit
+    if n_units < 1:
+        raise SimulationError(
+            f"duration={duration} ms is shorter than the monitors' update unit ({unit * dt} ms)"
+        )
+    per_sample = [s // unit for s in sample_steps]
+    for m, k in zip(monitors, per_sample):
+        if n_units // k < 1:
+            raise SimulationError(
+                f"duration={duration} ms gives no sample for monitor {m.name!r} "
+                f"(period {m.period} ms)"
+            )
+
+    plan: DelayPlan = plan_delays(
+        W, connectome.lengths, speed=speed, dt=dt, unit=unit, block=block, max_delay=max_delay
+    )
+    K, ring = plan.block, plan.ring
+    blocks_per_unit = unit // K
+
+    if history is not None:
+        history = jnp.asarray(history, dtype)
+        if history.ndim != 3 or history.shape[1:] != (S, N):
+            raise SimulationError(f"history must be (H, {S}, {N}), got {history.shape}")
+        if history.shape[0] < plan.max_delay + 1:
+            raise SimulationError(
+                f"history has {history.shape[0]} steps; the longest delay needs "
+                f"{plan.max_delay + 1}"
+            )
+    elif initial_state is not None:
+        x0 = jnp.asarray(initial_state, dtype)
+        if x0.shape == (S,):
+            x0 = jnp.broadcast_to(x0[:, None], (S, N))
+        if x0.shape != (S, N):
+            raise SimulationError(f"initial_state must be ({S}, {N}) or ({S},), got {x0.shape}")
+        history = x0[None]
+    ctx = Context(model=model, n_regions=N, dt=dt, block=K, unit=unit, dtype=dtype)
+
+    # ---------------------------------------------------------------- set-up (traceable)
+    model = _cast_floats(model, dtype)
+    coupling = _cast_floats(coupling, dtype)
+    W = jnp.asarray(W, dtype)
+    key_init = key_noise = None
+    if key is not None:
+        key_init, key_noise = jax.random.split(key)
+    if history is None:
+        history = model.random_state(key_init, N, dtype)[None]
+    x0 = history[-1]
+    cvar_idx = np.asarray(cvars)
+
+    w_edges = plan.edge_weights(W).astype(dtype)  # (N, E)
+    w_zero = plan.zero_weights(W)
+    rowsum = W.sum(axis=1)
+    if noise is not None:
+        dw_scale = noise.increment_scale(dt, S, N, dtype)
+        words = _rng.key_words(key_noise) if rng == "hash" else None
+
+    # delay buffer: state at step s lives in slot (s - 1) mod ring; slots ring..ring+K-1 mirror
+    # slots 0..K-1 so every K-long read is contiguous
+    H = history.shape[0]
+    s_hist = np.arange(-(ring - 1), 1)  # steps held initially
+    rows = np.clip(H - 1 + s_hist, 0, H - 1)
+    slots = (s_hist - 1) % ring
+    order = np.argsort(slots)
+    hist_c = history[rows[order]][:, cvar_idx]  # (ring, C, N) in slot order
+    pre_hist = jax.vmap(coupling.pre)(hist_c)  # (ring, B, N)
+    buf0 = jnp.transpose(pre_hist, (1, 2, 0)).astype(dtype)  # (B, N, ring)
+    buf0 = jnp.concatenate([buf0, buf0[:, :, :K]], axis=2)
+
+    dly = jnp.asarray(plan.dly)
+    src = jnp.asarray(plan.src, jnp.int32)
+
+    def zero_part(pc):
+        if plan.zero_mode == "diag":
+            return pc * w_zero
+        if plan.zero_mode in ("dense", "dense_traced"):
+            return pc @ w_zero.T
+        return 0.0
+
+    def gather_block(buf, t0):
+        start = ((t0 - dly - 1) % ring).astype(jnp.int32)  # (N, E)
+
+        def one(s, j):
+            return jax.lax.dynamic_slice(buf, (jnp.int32(0), j, s), (B, 1, K))[:, 0, :]
+
+        sl = jax.vmap(jax.vmap(one))(start, src)  # (N, E, B, K)
+        return jnp.einsum("nebk,ne->bnk", sl, w_edges)
+
+    def noise_for(first_unit, n):
+        """Noise increments of units first_unit .. first_unit+n-1: (n, blocks, K, S, N)."""
+        if noise is None:
+            return None
+        first_block = first_unit * blocks_per_unit
+        shape = (n * blocks_per_unit, K, S, N)
+        if rng == "hash":
+            z = _rng.hash_normal(words, first_block, shape, dtype)
+        else:
+            z = _rng.threefry_normal(key_noise, first_block, shape, dtype)
+        return (z * dw_scale).reshape((n, blocks_per_unit, K, S, N))
+
+    def run_block(carry, inp):
+        bidx, dws = inp
+        x, buf, mstates = carry
+        t0 = bidx * K
+        hist = gather_block(buf, t0)  # (B, N, K)
+        traj, pres = [], []
+        for k in range(K):
+            xc = x[cvar_idx]
+            pc = coupling.pre(xc)
+            c = coupling.post(hist[:, :, k] + zero_part(pc), xc, rowsum)
+            x = solver.step(model, x, c, None if noise is None else dws[k], dt)
+            traj.append(x)
+            pres.append(coupling.pre(x[cvar_idx]))
+        traj = jnp.stack(traj)
+        new = jnp.stack(pres, axis=-1).astype(dtype)  # (B, N, K)
+        slot = (t0 % ring).astype(jnp.int32)
+        buf = jax.lax.dynamic_update_slice(buf, new, (jnp.int32(0), jnp.int32(0), slot))
+        buf = jax.lax.dynamic_update_slice(buf, new, (jnp.int32(0), jnp.int32(0), jnp.where(slot == 0, jnp.int32(ring), slot)))
+        mstates = tuple(m.accumulate(ms, traj, ctx) for m, ms in zip(monitors, mstates))
+        return (x, buf, mstates), None
+
+    def run_unit(carry, inp):
+        uidx, dws = inp
+        first = uidx * blocks_per_unit
+        if blocks_per_unit == 1:
+            carry, _ = run_block(carry, (first, None if dws is None else dws[0]))
+        else:
+            bidx = first + jnp.arange(blocks_per_unit)
+            carry, _ = jax.lax.scan(run_block, carry, (bidx, dws))
+        x, buf, mstates = carry
+        new_ms, ys = [], []
+        for m, ms, k in zip(monitors, mstates, per_sample):
+            ms = m.end_unit(ms, ctx)
+            y, reset = m.sample(ms, ctx)
+            if k > 1:
+                due = (uidx + 1) % k == 0
+                reset = jtu.tree_map(lambda a, b: jnp.where(due, a, b), reset, ms)
+            new_ms.append(reset)
+            ys.append(y)
+        return (x, buf, tuple(new_ms)), tuple(ys)
+
+    mstates0 = tuple(m.init(ctx) for m in monitors)
+    carry0 = (x0, buf0, mstates0)
+    (xf, _, _), ys = _nested_scan(run_unit, carry0, n_units, checkpoint, noise_for)
+
+    out_ys, out_ts, labels = {}, {}, {}
+    diverged = ~jnp.all(jnp.isfinite(xf))
+    for m, y, k, p in zip(monitors, ys, per_sample, sample_steps):
+        if k > 1:
+            y = y[k - 1 :: k]
+        y = m.finalize(y, ctx)
+        diverged = diverged | ~jnp.all(jnp.isfinite(y))
+        out_ys[m.name] = y
+        out_ts[m.name] = jnp.asarray(sample_times(p, y.shape[0], dt), dtype)
+        labels[m.name] = m.labels(ctx)
+    if plan.traced:
+        dd = jnp.rint(jnp.asarray(connectome.lengths) / speed / dt)
+        bad = jnp.any(((dd > 0) & (dd < K)) | (dd > plan.max_delay))
+        xf = eqx.error_if(
+            xf, bad, f"a traced delay is below block={K} steps or above max_delay={plan.max_delay}"
+        )
+    if on_divergence == "raise":
+        xf = eqx.error_if(
+            xf,
+            diverged,
+            "simulation diverged (NaN/inf): lower the coupling, noise or dt, or pass "
+            "on_divergence='flag' to get a flag instead of an error",
+        )
+    return Solution(
+        ys=out_ys, ts=out_ts, final_state=xf, diverged=diverged, labels=labels, dt=dt, block=K
+    )
+
+

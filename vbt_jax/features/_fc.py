@@ -1,0 +1,72 @@
+"""Static functional connectivity: Pearson correlation matrices and their agreement."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from .._errors import ConfigError
+
+
+def fc(x: Array, axis_time: int = 0) -> Array:
+    """Functional connectivity: the Pearson correlation matrix of a multichannel time series.
+
+    Args:
+        x: ``(T, N)`` series (time x regions), or ``(N, T)`` with ``axis_time=1``. T >= 2.
+        axis_time: the time axis of ``x`` (0 or 1, or -1 / -2).
+
+    Returns:
+        ``(N, N)`` correlation matrix, dtype of ``x`` (1 on the diagonal up to rounding). A region
+        with zero variance gives NaN in its row and column (its correlation is undefined).
+
+    Raises:
+        ConfigError: if ``x`` is not 2-D or has fewer than 2 time points.
+    """
+    x = jnp.asarray(x)
+    if x.ndim != 2:
+        raise ConfigError(f"fc: x must have shape (T, N), got shape {x.shape}")
+    if axis_time not in (0, 1, -1, -2):
+        raise ConfigError(f"fc: axis_time must be 0 or 1 for a 2-D x, got {axis_time!r}")
+    x = jnp.moveaxis(x, axis_time, 0)
+    if x.shape[0] < 2:
+        raise ConfigError(f"fc: need at least 2 time points, got x with shape {x.shape}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    xc = x - jnp.mean(x, axis=0, keepdims=True)
+    z = xc / jnp.sqrt(jnp.sum(xc * xc, axis=0, keepdims=True))
+    return z.T @ z
+
+
+def _upper(m: Array, k: int = 1) -> Array:
+    n = m.shape[-1]
+    i, j = np.triu_indices(n, k=k)
+    return m[..., i, j]
+
+
+def fc_correlation(fc_a: Array, fc_b: Array) -> Array:
+    """Pearson correlation between the strict upper triangles (k=1) of two FC matrices.
+
+    The usual goodness-of-fit of a simulated FC to an empirical one.
+
+    Args:
+        fc_a: ``(N, N)`` matrix.
+        fc_b: ``(N, N)`` matrix.
+
+    Returns:
+        Scalar correlation in [-1, 1].
+
+    Raises:
+        ConfigError: if the matrices are not square of the same shape with N >= 3 (N = 2 has a
+            single off-diagonal value, whose correlation is undefined).
+    """
+    fc_a, fc_b = jnp.asarray(fc_a), jnp.asarray(fc_b)
+    if fc_a.ndim != 2 or fc_a.shape[0] != fc_a.shape[1] or fc_a.shape != fc_b.shape:
+        raise ConfigError(
+            f"fc_correlation: fc_a and fc_b must be square (N, N) of one shape, got "
+            f"{fc_a.shape} and {fc_b.shape}"
+        )
+    if fc_a.shape[0] < 3:
+        raise ConfigError(f"fc_correlation: need N >= 3 regions, got N = {fc_a.shape[0]}")
+    u = jnp.stack([_upper(fc_a), _upper(fc_b)], axis=1)
+    return fc(u)[0, 1]
