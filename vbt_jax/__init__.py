@@ -5,8 +5,11 @@ temporal average, BOLD, EEG) and data features. Bayesian fitting lives in the se
 ``inference`` package.
 """
 
+from . import features as features
 from . import models as models
 from . import monitors as monitors
+from ._balloon import BalloonParams as BalloonParams
+from ._balloon import bold_from_drive as bold_from_drive
 from ._connectome import Connectome as Connectome
 from ._connectome import load_bids_relmat as load_bids_relmat
 from ._connectome import load_connectome as load_connectome
@@ -25,8 +28,12 @@ from ._errors import ConfigError as ConfigError
 from ._errors import ConnectomeError as ConnectomeError
 from ._errors import DivergenceError as DivergenceError
 from ._errors import SimulationError as SimulationError
+from ._integrate import SimState as SimState
 from ._integrate import Solution as Solution
 from ._integrate import simulate as simulate
+from ._leadfield import load_tvb_eeg_gain as load_tvb_eeg_gain
+from ._leadfield import project as project_to_sensors
+from ._leadfield import region_gain_from_vertices as region_gain_from_vertices
 from ._noise import Additive as Additive
 from ._solvers import EulerMaruyama as EulerMaruyama
 from ._solvers import Heun as Heun

@@ -21,6 +21,22 @@ from .monitors._base import AbstractMonitor, Context, sample_times
 from .monitors.raw import Raw
 
 
+class SimState(eqx.Module):
+    """Everything needed to continue a run exactly where it stopped (``simulate(resume=...)``).
+
+    Attributes:
+        state: ``(n_states, N)`` model state.
+        buffer: the delay buffer ``(n_buffered, N, ring + block)`` of coupled values.
+        monitor_states: the monitors' running states (e.g. the haemodynamic state).
+        step: number of steps already simulated (sets the noise counter and the buffer slot).
+    """
+
+    state: Array
+    buffer: Array
+    monitor_states: tuple
+    step: Array
+
+
 class Solution(eqx.Module):
     """What :func:`simulate` returns.
 
@@ -28,6 +44,7 @@ class Solution(eqx.Module):
         ys: monitor name -> samples (first axis time).
         ts: monitor name -> sample times [ms] (end of each sampling window).
         final_state: ``(n_states, N)`` state at the end of the run.
+        final: a :class:`SimState` to continue the run with ``simulate(..., resume=final)``.
         diverged: ``True`` where the run produced NaN/inf (only returned when
             ``on_divergence="flag"``; with the default ``"raise"`` a diverging run raises).
         labels: monitor name -> names of the output's variable axis (static).
@@ -37,6 +54,7 @@ class Solution(eqx.Module):
     ys: dict[str, Array]
     ts: dict[str, Array]
     final_state: Array
+    final: SimState
     diverged: Array
     labels: dict[str, tuple[str, ...]] = eqx.field(static=True)
     dt: float = eqx.field(static=True)
@@ -118,6 +136,7 @@ def simulate(
     max_delay: int | None = None,
     checkpoint: bool = True,
     on_divergence: str = "raise",
+    resume: SimState | None = None,
 ) -> Solution:
     """Simulate a network of neural masses coupled through a connectome with conduction delays.
 
@@ -150,6 +169,10 @@ def simulate(
         checkpoint: rematerialise segments under reverse-mode differentiation.
         on_divergence: ``"raise"`` (default; raises at run time if any value is NaN/inf) or
             ``"flag"`` (return ``Solution.diverged`` instead, e.g. for parameter sweeps).
+        resume: ``Solution.final`` of an earlier call with the same model, connectome, dt,
+            monitors and key: the run continues exactly (same noise, delays and monitor
+            states) as if it had been one call. Used for progress reporting and to resume
+            interrupted long runs.
 
     Returns:
         A :class:`Solution`.
@@ -161,7 +184,7 @@ def simulate(
     dtype = jnp.dtype(dtype)
     if dtype not in (jnp.float32, jnp.float64):
         raise SimulationError(f"dtype must be float32 or float64, got {dtype}")
-    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+    if dtype == jnp.float64 and not jax.config.read("jax_enable_x64"):
         raise SimulationError(
             "dtype=float64 needs 64-bit JAX: run jax.config.update('jax_enable_x64', True) first"
         )
@@ -188,7 +211,7 @@ def simulate(
     S = model.n_states
     if noise is not None and key is None:
         raise SimulationError("noise is set but key is None: pass key=jax.random.key(seed)")
-    if initial_state is None and history is None and key is None:
+    if initial_state is None and history is None and key is None and resume is None:
         raise SimulationError(
             "give initial_state, history or a key (for a random initial state)"
         )
@@ -246,8 +269,10 @@ def simulate(
     key_init = key_noise = None
     if key is not None:
         key_init, key_noise = jax.random.split(key)
-    if history is None:
+    if history is None and resume is None:
         history = model.random_state(key_init, N, dtype)[None]
+    if resume is not None:
+        history = resume.state[None]
     x0 = history[-1]
     cvar_idx = np.asarray(cvars)
 
@@ -343,8 +368,34 @@ def simulate(
         return (x, buf, tuple(new_ms)), tuple(ys)
 
     mstates0 = tuple(m.init(ctx) for m in monitors)
+    offset = jnp.zeros((), jnp.int32)
+    if resume is not None:
+        if resume.buffer.shape != buf0.shape:
+            raise SimulationError(
+                f"resume.buffer has shape {resume.buffer.shape}, this run needs {buf0.shape}: "
+                "resume with the same model, coupling, connectome, speed, dt and monitors"
+            )
+        if jtu.tree_structure(resume.monitor_states) != jtu.tree_structure(mstates0):
+            raise SimulationError("resume.monitor_states do not match these monitors")
+        x0, buf0, mstates0 = resume.state, resume.buffer, resume.monitor_states
+        offset = jnp.asarray(resume.step, jnp.int32)
+        if is_concrete(resume.step):
+            for m, p in zip(monitors, sample_steps):
+                if int(resume.step) % p:
+                    raise SimulationError(
+                        f"resume.step={int(resume.step)} is not a whole number of monitor "
+                        f"{m.name!r} periods ({p} steps): split runs at multiples of every period"
+                    )
+    offset_units = offset // unit
+
+    def run_unit_global(carry, inp):
+        return run_unit(carry, (offset_units + inp[0], inp[1]))
+
+    def noise_global(first, n):
+        return noise_for(offset_units + first, n)
+
     carry0 = (x0, buf0, mstates0)
-    (xf, _, _), ys = _nested_scan(run_unit, carry0, n_units, checkpoint, noise_for)
+    (xf, buff, msf), ys = _nested_scan(run_unit_global, carry0, n_units, checkpoint, noise_global)
 
     out_ys, out_ts, labels = {}, {}, {}
     diverged = ~jnp.all(jnp.isfinite(xf))
@@ -354,7 +405,7 @@ def simulate(
         y = m.finalize(y, ctx)
         diverged = diverged | ~jnp.all(jnp.isfinite(y))
         out_ys[m.name] = y
-        out_ts[m.name] = jnp.asarray(sample_times(p, y.shape[0], dt), dtype)
+        out_ts[m.name] = jnp.asarray(sample_times(p, y.shape[0], dt), dtype) + offset * dt
         labels[m.name] = m.labels(ctx)
     if plan.traced:
         dd = jnp.rint(jnp.asarray(connectome.lengths) / speed / dt)
@@ -369,8 +420,16 @@ def simulate(
             "simulation diverged (NaN/inf): lower the coupling, noise or dt, or pass "
             "on_divergence='flag' to get a flag instead of an error",
         )
+    final = SimState(state=xf, buffer=buff, monitor_states=msf, step=offset + n_units * unit)
     return Solution(
-        ys=out_ys, ts=out_ts, final_state=xf, diverged=diverged, labels=labels, dt=dt, block=K
+        ys=out_ys,
+        ts=out_ts,
+        final_state=xf,
+        final=final,
+        diverged=diverged,
+        labels=labels,
+        dt=dt,
+        block=K,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
@@ -33,6 +34,12 @@ def fc(x: Array, axis_time: int = 0) -> Array:
         raise ConfigError(f"fc: need at least 2 time points, got x with shape {x.shape}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
+    return _pearson(x)
+
+
+@jax.jit
+def _pearson(x: Array) -> Array:
+    """Correlation matrix of the columns of a floating (T, N) array."""
     xc = x - jnp.mean(x, axis=0, keepdims=True)
     z = xc / jnp.sqrt(jnp.sum(xc * xc, axis=0, keepdims=True))
     return z.T @ z
@@ -68,5 +75,6 @@ def fc_correlation(fc_a: Array, fc_b: Array) -> Array:
         )
     if fc_a.shape[0] < 3:
         raise ConfigError(f"fc_correlation: need N >= 3 regions, got N = {fc_a.shape[0]}")
-    u = jnp.stack([_upper(fc_a), _upper(fc_b)], axis=1)
-    return fc(u)[0, 1]
+    dtype = jnp.result_type(fc_a, fc_b, float)
+    u = jnp.stack([_upper(fc_a), _upper(fc_b)], axis=1).astype(dtype)
+    return _pearson(u)[0, 1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +11,7 @@ import numpy as np
 from jax import Array
 
 from .._errors import ConfigError
-from ._fc import _upper, fc
+from ._fc import _pearson, _upper
 
 
 def _positive_int(name: str, value) -> int:
@@ -49,10 +50,17 @@ def fcd(x: Array, window: int, step: int) -> Array:
     step = _positive_int("fcd: step", step)
     if not 2 <= window <= n_t:
         raise ConfigError(f"fcd: window must be in [2, T] = [2, {n_t}] samples, got {window}")
-    starts = np.arange((n_t - window) // step + 1) * step
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return _fcd(x, window, step)
+
+
+@partial(jax.jit, static_argnums=(1, 2))
+def _fcd(x: Array, window: int, step: int) -> Array:
+    starts = np.arange((x.shape[0] - window) // step + 1) * step
     windows = x[starts[:, None] + np.arange(window)[None, :]]  # (W, window, N)
-    triangles = jax.vmap(lambda w: _upper(fc(w)))(windows)  # (W, N (N - 1) / 2)
-    return fc(triangles.T)
+    triangles = jax.vmap(lambda w: _upper(_pearson(w)))(windows)  # (W, N (N - 1) / 2)
+    return _pearson(triangles.T)
 
 
 def fcd_values(fcd_matrix: Array, min_separation: int = 1) -> Array:
@@ -137,6 +145,12 @@ def ks_distance(a: Array, b: Array) -> Array:
     dtype = jnp.result_type(a, b)
     if not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.result_type(float)
+    return _ks(a.astype(dtype), b.astype(dtype))
+
+
+@jax.jit
+def _ks(a: Array, b: Array) -> Array:
+    dtype = a.dtype
     a_s, b_s = jnp.sort(a), jnp.sort(b)
     pooled = jnp.concatenate([a_s, b_s])
     cdf_a = jnp.searchsorted(a_s, pooled, side="right").astype(dtype) / a.shape[0]
