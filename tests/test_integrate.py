@@ -118,7 +118,9 @@ def test_impulse_arrives_after_exactly_the_delay(delay_steps):
     # Euler by hand: x0(n) = (1 - a)^n with a = dt / tau, and x1(n) = dt (n - d) (1 - a)^(n-1-d)
     n = np.arange(1, x1.size + 1)
     a = dt / 5.0
-    expected = np.where(n > delay_steps, dt * (n - delay_steps) * (1 - a) ** (n - 1 - delay_steps), 0)
+    expected = np.where(
+        n > delay_steps, dt * (n - delay_steps) * (1 - a) ** (n - 1 - delay_steps), 0
+    )
     np.testing.assert_allclose(x1, expected, rtol=1e-5, atol=1e-7)
 
 
@@ -174,8 +176,10 @@ def test_divergence_is_reported():
     sol = vbt.simulate(MontbrioPazoRoxin(), conn, on_divergence="flag", **kw)
     assert bool(sol.diverged)
     ok = vbt.simulate(
-        MontbrioPazoRoxin(), conn, on_divergence="flag", **{**kw, "coupling": vbt.Linear(G=0.1),
-                                                           "initial_state": jnp.array([0.1, -2.0])}
+        MontbrioPazoRoxin(),
+        conn,
+        on_divergence="flag",
+        **{**kw, "coupling": vbt.Linear(G=0.1), "initial_state": jnp.array([0.1, -2.0])},
     )
     assert not bool(ok.diverged)
 

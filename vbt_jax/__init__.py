@@ -16,7 +16,7 @@ from ._connectome import load_connectome as load_connectome
 from ._connectome import load_matrix as load_matrix
 from ._connectome import load_tvb_zip as load_tvb_zip
 from ._connectome import tvb_connectivity as tvb_connectivity
-from ._connectome import validate as validate_connectome
+from ._connectome import validate as validate
 from ._coupling import AbstractCoupling as AbstractCoupling
 from ._coupling import Difference as Difference
 from ._coupling import Linear as Linear
@@ -32,7 +32,8 @@ from ._integrate import SimState as SimState
 from ._integrate import Solution as Solution
 from ._integrate import simulate as simulate
 from ._leadfield import load_tvb_eeg_gain as load_tvb_eeg_gain
-from ._leadfield import project as project_to_sensors
+from ._leadfield import average_reference as average_reference
+from ._leadfield import project as project
 from ._leadfield import region_gain_from_vertices as region_gain_from_vertices
 from ._noise import Additive as Additive
 from ._solvers import EulerMaruyama as EulerMaruyama

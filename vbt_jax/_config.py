@@ -37,6 +37,8 @@ Schema (``*`` = required; anything not listed is an error naming the key and the
 
     [model]
     name* = "mpr"            # "mpr" | "jansen_rit" | "wong_wang" | "hopf"
+    fic   = false            # wong_wang only: set J_i per region by feedback inhibition control
+    fic_rate = 3.0           # (models.wong_wang.with_fic) so every E pool fires at fic_rate [Hz]
     [model.parameters]       # field name of the model class -> number or list of N numbers
     eta = -4.6
     [model.initial_state]    # optional; every state variable -> number or list of N numbers
@@ -114,7 +116,7 @@ _CONNECTOME = (
     "symmetrise",
     "allow_isolated",
 )
-_MODEL = ("name", "parameters", "initial_state")
+_MODEL = ("name", "fic", "fic_rate", "parameters", "initial_state")
 _MONITORS = ("raw", "tavg", "bold", "eeg")
 _RAW = ("period", "variables")
 _BOLD = ("tr", "step", "scale")
@@ -193,6 +195,8 @@ class ModelConfig:
         default_factory=lambda: MappingProxyType({})
     )
     initial_state: Mapping[str, Value] | None = None
+    fic: bool = False
+    fic_rate: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -297,7 +301,7 @@ class ExperimentConfig:
         longest = max(self.monitors.periods().values())
         dt = self.simulation.dt
         target = max(3.0 * longest, 100.0)
-        duration = min(self.simulation.duration, math.ceil(target / dt - 1e-9) * dt)
+        duration = min(self.simulation.duration, round(math.ceil(target / dt - 1e-9) * dt, 9))
         return self.with_simulation(duration=duration, transient=0.0)
 
 
@@ -377,8 +381,9 @@ class _Table:
     def string(self, key: str, default: Any = _REQUIRED, what: str = "") -> str:
         v = self.raw(key, default, what)
         if not isinstance(v, str) or not v:
-            raise self.error(f"{key} must be a non-empty string{f' ({what})' if what else ''}, "
-                             f"got {v!r}")
+            raise self.error(
+                f"{key} must be a non-empty string{f' ({what})' if what else ''}, got {v!r}"
+            )
         return v
 
     def value(self, key: str, *, lower: str = "any", what: str = "") -> Value:
@@ -465,8 +470,10 @@ def _parse_connectome(t: _Table, base: Path) -> ConnectomeConfig:
         source = str(_resolve_path(t, "source", base))
     lengths = None
     if t.has("lengths"):
-        if source == "dk84" or source.startswith("tvb:") or Path(source).suffix.lower() not in (
-            _PLAIN_MATRIX
+        if (
+            source == "dk84"
+            or source.startswith("tvb:")
+            or Path(source).suffix.lower() not in (_PLAIN_MATRIX)
         ):
             raise t.error(
                 f"lengths is only for plain matrix sources ({', '.join(_PLAIN_MATRIX)}); "
@@ -498,7 +505,13 @@ def _parse_model(t: _Table, path: Path) -> tuple[ModelConfig, type]:
         cls = model_class(name)
     except ConfigError as e:
         raise t.error(f"name: {e}") from e
+    fic = t.boolean("fic", False)
+    if (fic or t.has("fic_rate")) and name != "wong_wang":
+        raise t.error(f"fic and fic_rate apply to the wong_wang model only, not {name!r}")
+    fic_rate = t.number("fic_rate", 3.0, unit="Hz")
     fields = _model_fields(cls)
+    if fic and "J_i" in t.raw("parameters", {}):
+        raise t.error("fic = true sets J_i per region; remove J_i from [model.parameters]")
     pt = _Table(path, "model.parameters", t.raw("parameters", {}), fields)
     params = {k: pt.value(k, what=f"a value of {cls.__name__}.{k}") for k in pt.table}
     init = None
@@ -512,7 +525,14 @@ def _parse_model(t: _Table, path: Path) -> tuple[ModelConfig, type]:
                 f"{', '.join(states)} (or drop [model.initial_state] for a random initial state)"
             )
         init = MappingProxyType({s: it.value(s) for s in states})
-    return ModelConfig(name=name, parameters=MappingProxyType(params), initial_state=init), cls
+    cfg = ModelConfig(
+        name=name,
+        parameters=MappingProxyType(params),
+        initial_state=init,
+        fic=fic,
+        fic_rate=fic_rate,
+    )
+    return cfg, cls
 
 
 def _coupling_class(kind: str) -> type:
@@ -526,10 +546,8 @@ def _parse_coupling(path: Path, table: Any, model_cls: type) -> CouplingConfig:
         raise ConfigError(f"{path}: [coupling] must be a table, got {table!r}")
     kind = table.get("kind")
     if kind is None:
-        default_cls = type(model_cls().default_coupling())
-        by_class = {v: k for k, v in COUPLING_KINDS.items()}
-        cls = default_cls
-        kind_txt = by_class.get(default_cls.__name__)
+        # the model's own default coupling (its field values included) with overrides
+        cls = type(model_cls().default_coupling())
     else:
         if kind not in COUPLING_KINDS:
             raise ConfigError(
@@ -537,22 +555,17 @@ def _parse_coupling(path: Path, table: Any, model_cls: type) -> CouplingConfig:
                 f"{', '.join(repr(k) for k in COUPLING_KINDS)}, got {kind!r}"
             )
         cls = _coupling_class(kind)
-        kind_txt = kind
     fields = _model_fields(cls)
     t = _Table(path, "coupling", table, ("kind",) + fields)
-    params = {
-        k: t.value(k, what=f"a value of {cls.__name__}.{k}") for k in t.table if k != "kind"
-    }
-    return CouplingConfig(kind=kind_txt, parameters=MappingProxyType(params))
+    params = {k: t.value(k, what=f"a value of {cls.__name__}.{k}") for k in t.table if k != "kind"}
+    return CouplingConfig(kind=kind, parameters=MappingProxyType(params))
 
 
 def _parse_noise(t: _Table, path: Path, states: tuple[str, ...]) -> NoiseConfig | None:
     v = t.raw("nsig", what="noise intensity per state variable")
     if isinstance(v, dict):
         nt = _Table(path, "noise.nsig", v, states)
-        nsig = tuple(
-            nt.number(s, lower="non-negative") if s in v else 0.0 for s in states
-        )
+        nsig = tuple(nt.number(s, lower="non-negative") if s in v else 0.0 for s in states)
     else:
         val = t.value("nsig", lower="non-negative", what=f"one per state variable {states}")
         if isinstance(val, tuple):
@@ -671,7 +684,9 @@ def parse_config(data: Mapping[str, Any], path: str | Path, text: str = "") -> E
         if not top.has(section):
             raise ConfigError(f"{path}: missing required section [{section}]")
     sim = _parse_simulation(_Table(path, "simulation", data["simulation"], _SIMULATION))
-    conn = _parse_connectome(_Table(path, "connectome", data.get("connectome", {}), _CONNECTOME), base)
+    conn = _parse_connectome(
+        _Table(path, "connectome", data.get("connectome", {}), _CONNECTOME), base
+    )
     model, cls = _parse_model(_Table(path, "model", data["model"], _MODEL), path)
     states = tuple(cls.state_names)
     coupling = _parse_coupling(path, data["coupling"], cls) if "coupling" in data else None
@@ -790,16 +805,12 @@ def _load_connectome(cfg: ExperimentConfig):
         if c.source == "dk84":
             conn = _datasets.dk84()
         elif c.source.startswith("tvb:"):
-            conn = _connectome.tvb_connectivity(
-                int(c.source[4:]), allow_isolated=c.allow_isolated
-            )
+            conn = _connectome.tvb_connectivity(int(c.source[4:]), allow_isolated=c.allow_isolated)
         else:
             kwargs: dict[str, Any] = {"allow_isolated": c.allow_isolated}
             if c.lengths is not None:
                 kwargs["lengths_path"] = c.lengths
             conn = _connectome.load_connectome(c.source, **kwargs)
-        if c.source == "dk84" and not c.allow_isolated:
-            _connectome.validate(conn.weights, conn.lengths, conn.labels, source="dk84")
         if c.remove_diagonal:
             conn = conn.without_diagonal()
         if c.symmetrise:
@@ -858,6 +869,22 @@ def _monitor(name: str, path: Path, **kwargs: Any) -> Any:
     return cls(**kwargs)
 
 
+def _apply_fic(config: ExperimentConfig, model: Any, conn: Any, coupling: Any) -> Any:
+    from .models.wong_wang import with_fic
+
+    c = coupling if coupling is not None else model.default_coupling()
+    if type(c).__name__ != "Linear":
+        raise ConfigError(
+            f"{config.path}: [model] fic = true needs a linear coupling, got {type(c).__name__}"
+        )
+    try:
+        return with_fic(
+            model, conn.weights, float(c.G), target_rate=config.model.fic_rate, b=float(c.b)
+        )
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{config.path}: [model] fic: {e}") from e
+
+
 def build_experiment(config: ExperimentConfig) -> Experiment:
     """Load the connectome (and EEG gain) and build the model, coupling, noise and monitors.
 
@@ -896,13 +923,14 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
     if cc is not None:
         base = model.default_coupling() if cc.kind is None else _coupling_class(cc.kind)()
         fields = {f: getattr(base, f) for f in _model_fields(type(base))}
-        fields.update(
-            {k: _per_region(path, "coupling", k, v, n) for k, v in cc.parameters.items()}
-        )
+        fields.update({k: _per_region(path, "coupling", k, v, n) for k, v in cc.parameters.items()})
         try:
             coupling = type(base)(**fields)
         except (ValueError, TypeError) as e:
             raise ConfigError(f"{path}: [coupling] {type(base).__name__} rejected: {e}") from e
+
+    if config.model.fic:
+        model = _apply_fic(config, model, conn, coupling)
 
     noise = None
     if config.noise is not None:
@@ -915,9 +943,7 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
     if m.tavg is not None:
         mons.append(_monitor("tavg", path, period=m.tavg.period, variables=m.tavg.variables))
     if m.bold is not None:
-        mons.append(
-            _monitor("bold", path, period=m.bold.tr, step=m.bold.step, scale=m.bold.scale)
-        )
+        mons.append(_monitor("bold", path, period=m.bold.tr, step=m.bold.step, scale=m.bold.scale))
     channels = None
     if m.eeg is not None:
         gain, channels = _load_gain(config, n)

@@ -4,7 +4,9 @@ Every coupling is split, as in The Virtual Brain, into a ``pre`` part applied to
 region's delayed coupled variables (and stored in the delay buffer), the weighted sum over the
 connectome, and a ``post`` part applied at the target region:
 
-.. math::  c_i(t) = \\mathrm{post}\\Big(\\sum_j W_{ij}\\, \\mathrm{pre}(x_j(t - d_{ij})),\\; x_i(t)\\Big)
+.. math::
+    c_i(t) = \\mathrm{post}\\Big(\\sum_j W_{ij}\\,
+             \\mathrm{pre}(x_j(t - d_{ij})),\\; x_i(t)\\Big)
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ class Sigmoidal(AbstractCoupling):
     """Jansen-Rit coupling: the delayed pyramidal potential ``y1 - y2`` of each source goes through
     a sigmoid before summation (TVB's ``SigmoidalJansenRit``):
 
-    ``pre = cmin + (cmax - cmin) / (1 + exp(r (midpoint - (y1 - y2))))``, ``c_i = G * sum_j W_ij pre_j``.
+    ``pre = cmin + (cmax - cmin) / (1 + exp(r (midpoint - (y1 - y2))))``,
+    ``c_i = G * sum_j W_ij pre_j``.
 
     Args:
         G: global coupling. cmin, cmax: sigmoid range [1/ms]. midpoint [mV]. r: steepness [1/mV].

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import equinox as eqx
 import jax
@@ -71,7 +70,9 @@ def _steps(value: float, dt: float, what: str) -> int:
     n = value / dt
     k = round(n)
     if k < 1 or abs(n - k) > 1e-6 * max(1.0, n):
-        raise SimulationError(f"{what}={value} ms is not a positive whole number of steps dt={dt} ms")
+        raise SimulationError(
+            f"{what}={value} ms is not a positive whole number of steps dt={dt} ms"
+        )
     return k
 
 
@@ -109,9 +110,7 @@ def _nested_scan(body, carry, length: int, checkpoint: bool, xs_fn):
     ys = jtu.tree_map(lambda y: y.reshape((n_outer * n_inner,) + y.shape[2:]), ys)
     if rem:
         first = n_outer * n_inner
-        carry, ys_rem = jax.lax.scan(
-            body, carry, (first + jnp.arange(rem), xs_fn(first, rem))
-        )
+        carry, ys_rem = jax.lax.scan(body, carry, (first + jnp.arange(rem), xs_fn(first, rem)))
         ys = jtu.tree_map(lambda a, b: jnp.concatenate([a, b]), ys, ys_rem)
     return carry, ys
 
@@ -137,6 +136,7 @@ def simulate(
     checkpoint: bool = True,
     on_divergence: str = "raise",
     resume: SimState | None = None,
+    unroll: int | bool = True,
 ) -> Solution:
     """Simulate a network of neural masses coupled through a connectome with conduction delays.
 
@@ -167,6 +167,8 @@ def simulate(
         block: steps per coupling block (default: the largest allowed); needed, with
             ``max_delay`` (steps), only when lengths or speed are traced.
         checkpoint: rematerialise segments under reverse-mode differentiation.
+        unroll: how many steps of a coupling block are unrolled in the compiled loop (``True``:
+            all; fastest run, slower compile; ``1``: quickest compile).
         on_divergence: ``"raise"`` (default; raises at run time if any value is NaN/inf) or
             ``"flag"`` (return ``Solution.diverged`` instead, e.g. for parameter sweeps).
         resume: ``Solution.final`` of an earlier call with the same model, connectome, dt,
@@ -212,9 +214,7 @@ def simulate(
     if noise is not None and key is None:
         raise SimulationError("noise is set but key is None: pass key=jax.random.key(seed)")
     if initial_state is None and history is None and key is None and resume is None:
-        raise SimulationError(
-            "give initial_state, history or a key (for a random initial state)"
-        )
+        raise SimulationError("give initial_state, history or a key (for a random initial state)")
     solver = get_solver(solver)
     coupling = model.default_coupling() if coupling is None else coupling
     cvars = model.coupling_vars()
@@ -331,19 +331,22 @@ def simulate(
         x, buf, mstates = carry
         t0 = bidx * K
         hist = gather_block(buf, t0)  # (B, N, K)
-        traj, pres = [], []
-        for k in range(K):
+
+        def one_step(x, inp):
+            h, dw = inp
             xc = x[cvar_idx]
-            pc = coupling.pre(xc)
-            c = coupling.post(hist[:, :, k] + zero_part(pc), xc, rowsum)
-            x = solver.step(model, x, c, None if noise is None else dws[k], dt)
-            traj.append(x)
-            pres.append(coupling.pre(x[cvar_idx]))
-        traj = jnp.stack(traj)
-        new = jnp.stack(pres, axis=-1).astype(dtype)  # (B, N, K)
+            c = coupling.post(h + zero_part(coupling.pre(xc)), xc, rowsum)
+            x = solver.step(model, x, c, dw, dt)
+            return x, (x, coupling.pre(x[cvar_idx]))
+
+        hs = jnp.moveaxis(hist, -1, 0)  # (K, B, N)
+        x, (traj, pres) = jax.lax.scan(one_step, x, (hs, dws), unroll=unroll)
+        new = jnp.moveaxis(pres, 0, -1).astype(dtype)  # (B, N, K)
         slot = (t0 % ring).astype(jnp.int32)
         buf = jax.lax.dynamic_update_slice(buf, new, (jnp.int32(0), jnp.int32(0), slot))
-        buf = jax.lax.dynamic_update_slice(buf, new, (jnp.int32(0), jnp.int32(0), jnp.where(slot == 0, jnp.int32(ring), slot)))
+        buf = jax.lax.dynamic_update_slice(
+            buf, new, (jnp.int32(0), jnp.int32(0), jnp.where(slot == 0, jnp.int32(ring), slot))
+        )
         mstates = tuple(m.accumulate(ms, traj, ctx) for m, ms in zip(monitors, mstates))
         return (x, buf, mstates), None
 
@@ -431,5 +434,3 @@ def simulate(
         dt=dt,
         block=K,
     )
-
-

@@ -1,4 +1,17 @@
-"""Neural mass models, one file each."""
+"""Neural mass models, one file each.
+
+``MODELS`` maps the short names used in configuration files to the model classes.
+"""
 
 from ._base import AbstractModel as AbstractModel
+from .hopf import StuartLandau as StuartLandau
+from .jansen_rit import JansenRit as JansenRit
 from .mpr import MontbrioPazoRoxin as MontbrioPazoRoxin
+from .wong_wang import ReducedWongWangExcInh as ReducedWongWangExcInh
+
+MODELS: dict[str, type[AbstractModel]] = {
+    "mpr": MontbrioPazoRoxin,
+    "jansen_rit": JansenRit,
+    "wong_wang": ReducedWongWangExcInh,
+    "hopf": StuartLandau,
+}

@@ -18,7 +18,8 @@ class AbstractModel(eqx.Module):
 
     - ``state_names``: names of the state variables, in the order of the state array's first axis;
     - ``state_ranges``: plausible range of each state variable, used for random initial states;
-    - ``state_bounds``: hard bounds ``{index: (lo, hi)}`` the integrator clamps to (``None`` = open);
+    - ``state_bounds``: hard bounds ``{index: (lo, hi)}`` the integrator clamps to
+      (``None`` = open);
     - ``parameter_ranges``: plausible range of each inferable parameter (the inference layer turns
       these into priors);
     - ``bold_var`` / ``eeg_var``: the state variable that drives the haemodynamic (BOLD) and the

@@ -52,8 +52,10 @@ class JansenRit(AbstractModel):
         a_1, a_2, a_3, a_4: connection probabilities (pyramidal -> excitatory interneurons,
             excitatory interneurons -> pyramidal, pyramidal -> inhibitory interneurons,
             inhibitory interneurons -> pyramidal). Defaults 1.0, 0.8, 0.25, 0.25.
-        mu: mean external input pulse density [1/ms]. Default 0.22 (220 Hz): alpha-band limit
-            cycle for a single column; below about 0.09 a single column sits at a fixed point.
+        mu: mean external input pulse density [1/ms]. Default 0.22 (220 Hz, TVB's default).
+            An isolated column started at rest sits at a fixed point for mu below about 0.115,
+            oscillates at 2.5-7 Hz (large, spike-like cycles) for mu in [0.12, 0.22] and in the
+            alpha band (9-11 Hz) for mu in [0.23, 0.35].
 
     Observation drives: EEG ``y1 - y2`` [mV] (the pyramidal membrane potential); BOLD the
     pyramidal firing rate ``S(y1 - y2)`` [1/ms, between 0 and ``2 nu_max`` = 0.005], a bounded,
@@ -81,13 +83,15 @@ class JansenRit(AbstractModel):
     state_names: ClassVar[tuple[str, ...]] = ("y0", "y1", "y2", "y3", "y4", "y5")
     # ranges that cover the default limit cycle (TVB's own ranges, e.g. y1 in [-500, 500] mV,
     # start most columns far from any attractor)
+    # ranges covering the limit cycles for mu in [0.12, 0.32] (TVB's own ranges, e.g. y1 in
+    # [-500, 500] mV, start most columns far from any attractor)
     state_ranges: ClassVar[dict[str, tuple[float, float]]] = {
-        "y0": (-0.1, 0.2),
-        "y1": (-5.0, 30.0),
-        "y2": (-5.0, 30.0),
-        "y3": (-0.1, 0.1),
-        "y4": (-1.5, 1.5),
-        "y5": (-1.0, 1.0),
+        "y0": (0.0, 0.15),
+        "y1": (5.0, 28.0),
+        "y2": (4.0, 24.0),
+        "y3": (-0.005, 0.005),
+        "y4": (-0.4, 0.4),
+        "y5": (-0.3, 0.4),
     }
     parameter_ranges: ClassVar[dict[str, tuple[float, float]]] = {
         "A": (2.6, 9.75),

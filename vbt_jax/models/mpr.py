@@ -71,7 +71,5 @@ class MontbrioPazoRoxin(AbstractModel):
         if coupling.shape[0] > 1:
             c = c + self.cv * coupling[1]
         dr = (self.Delta / (jnp.pi * tau) + 2.0 * V * r) / tau
-        dV = (
-            V * V - (jnp.pi * tau * r) ** 2 + self.eta + self.J * tau * r + self.I + c
-        ) / tau
+        dV = (V * V - (jnp.pi * tau * r) ** 2 + self.eta + self.J * tau * r + self.I + c) / tau
         return jnp.stack([dr, dV])

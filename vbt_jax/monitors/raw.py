@@ -20,7 +20,9 @@ class Raw(AbstractMonitor):
     """
 
     period: float = 1.0
-    variables: tuple[str, ...] | None = eqx.field(default=None, static=True, converter=as_static_tuple)
+    variables: tuple[str, ...] | None = eqx.field(
+        default=None, static=True, converter=as_static_tuple
+    )
     name: str = eqx.field(default="raw", static=True)
 
     def init(self, ctx: Context):

@@ -16,7 +16,9 @@ class TemporalAverage(AbstractMonitor):
     """
 
     period: float = 1.0
-    variables: tuple[str, ...] | None = eqx.field(default=None, static=True, converter=as_static_tuple)
+    variables: tuple[str, ...] | None = eqx.field(
+        default=None, static=True, converter=as_static_tuple
+    )
     name: str = eqx.field(default="tavg", static=True)
 
     def init(self, ctx: Context):

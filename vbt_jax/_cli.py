@@ -1,0 +1,207 @@
+"""The ``vbt`` command line: simulate an experiment config into a run folder, validate it, info.
+
+Usage::
+
+    vbt simulate CONFIG [--out DIR] [--seed N] [--duration MS] [--quick] [--force]
+                        [--segments K] [--no-figures] [--quiet]
+    vbt validate CONFIG
+    vbt info
+    vbt fit | vbt predict          (reserved: not yet available)
+
+``vbt simulate`` checks the whole configuration before compiling, compiles once, runs, and
+writes the run folder atomically: everything goes into a fresh ``<out>.partial-XXXX`` folder
+beside ``<out>``, renamed to ``<out>`` only when complete, so a failed or interrupted run never
+leaves a half-written ``<out>``. An existing ``<out>`` is replaced only with ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._errors import ConfigError, ConnectomeError, DivergenceError, SimulationError
+
+_ERRORS = (ConfigError, ConnectomeError, SimulationError, DivergenceError)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vbt", description="Whole-brain network simulations from TOML experiment configs."
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("simulate", help="run a config and write a run folder")
+    s.add_argument("config", type=Path, help="experiment config (.toml)")
+    s.add_argument(
+        "--out", type=Path, help="run folder to create (default runs/<config>-<timestamp>)"
+    )
+    s.add_argument("--seed", type=int, help="override [simulation] seed")
+    s.add_argument("--duration", type=float, help="override [simulation] duration (ms)")
+    s.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny smoke-test settings: three samples of the slowest monitor, no transient",
+    )
+    s.add_argument("--force", action="store_true", help="replace an existing run folder")
+    s.add_argument(
+        "--segments",
+        type=int,
+        default=None,
+        help="run as K exactly continued simulate calls, the progress bar advancing per "
+        "segment (default: up to 10 for runs of 10 s or more, else 1)",
+    )
+    s.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    s.add_argument("--quiet", action="store_true", help="no progress output")
+
+    v = sub.add_parser("validate", help="check a config (and load its data) without running")
+    v.add_argument("config", type=Path)
+
+    sub.add_parser("info", help="versions, devices and available models")
+    for name in ("fit", "predict"):
+        r = sub.add_parser(name, help="reserved for the inference package (not yet available)")
+        r.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def _load(path: Path, seed: int | None = None, duration: float | None = None, quick=False):
+    from ._config import load_config
+
+    cfg = load_config(path)
+    changes = {}
+    if seed is not None:
+        changes["seed"] = seed
+    if duration is not None:
+        changes["duration"] = duration
+    if changes:
+        cfg = cfg.with_simulation(**changes)
+    if quick:
+        cfg = cfg.quick()
+    return cfg
+
+
+def _default_out(config: Path) -> Path:
+    return Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from ._config import build_experiment
+    from ._runfolder import run_experiment, write_run_folder
+
+    started = time.perf_counter()
+    cfg = _load(args.config, args.seed, args.duration, args.quick)
+    exp = build_experiment(cfg)
+    out: Path = args.out if args.out is not None else _default_out(args.config)
+    if out.exists() and not args.force:
+        raise ConfigError(f"output folder {out} already exists; pass --force to replace it")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output path {out} exists and is not a folder")
+
+    result = run_experiment(exp, segments=args.segments, progress=not args.quiet)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f"{out.name}.partial-", dir=out.parent))
+    try:
+        overrides = {
+            k: v for k, v in (("seed", args.seed), ("duration", args.duration)) if v is not None
+        }
+        write_run_folder(
+            partial,
+            exp,
+            result,
+            figures=not args.no_figures,
+            started=started,
+            extra={"cli_overrides": overrides, "quick": bool(args.quick)},
+        )
+        if out.exists():  # --force: swap, then delete the old folder
+            old = Path(tempfile.mkdtemp(prefix=f"{out.name}.old-", dir=out.parent))
+            old.rmdir()
+            out.rename(old)
+            partial.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if not args.quiet:
+        print(f"wrote {out}", file=sys.stderr)
+    print(out)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from ._config import build_experiment
+
+    cfg = _load(args.config)
+    exp = build_experiment(cfg)
+    sim = cfg.simulation
+    steps = round(sim.duration / sim.dt)
+    print(f"{cfg.path}: OK")
+    if cfg.description:
+        print(f"  {cfg.description}")
+    print(f"  model       {cfg.model.name} ({type(exp.model).__name__})")
+    print(f"  connectome  {exp.connectome.summary()}")
+    print(f"  coupling    {exp.coupling if exp.coupling is not None else 'model default'}")
+    print(f"  noise       {'none' if cfg.noise is None else f'nsig={cfg.noise.nsig}'}")
+    print(
+        f"  simulation  dt={sim.dt} ms, duration={sim.duration} ms ({steps} steps), "
+        f"seed={sim.seed}, {sim.solver}, {sim.dtype}, speed={sim.speed} mm/ms"
+    )
+    for name, period in cfg.monitors.periods().items():
+        print(f"  monitor     {name}: every {period:g} ms, {int(sim.duration // period)} samples")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import jax
+
+    from ._config import MODEL_REGISTRY, available_models
+    from ._runfolder import versions
+
+    for k, v in versions().items():
+        print(f"{k:10s}  {v}")
+    print(f"{'devices':10s}  {', '.join(str(d) for d in jax.devices())}")
+    have = available_models()
+    models = [f"{n}{'' if n in have else ' (missing)'}" for n in MODEL_REGISTRY]
+    print(f"{'models':10s}  {', '.join(models)}")
+    try:
+        import tvb_data
+
+        print(f"{'tvb-data':10s}  {getattr(tvb_data, '__version__', 'installed')}")
+    except ImportError:
+        print(f"{'tvb-data':10s}  not installed ('tvb:<n>' sources and the tvb62 gain need it)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vbt`` command.
+
+    Args:
+        argv: the arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 on success, 1 for an invalid config or a failed simulation (the
+        message goes to stderr), 2 for a usage error or a command not yet available.
+    """
+    args = _parser().parse_args(argv)
+    if args.command in ("fit", "predict"):
+        print(
+            f"vbt {args.command}: not yet available (comes with the inference package)",
+            file=sys.stderr,
+        )
+        return 2
+    command = {"simulate": _cmd_simulate, "validate": _cmd_validate, "info": _cmd_info}
+    try:
+        return command[args.command](args)
+    except _ERRORS as e:
+        print(f"vbt {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Figures for run folders: PNG files drawn with matplotlib's Agg canvas.
+
+matplotlib is imported inside the functions only, and through its object-oriented API
+(``Figure`` + ``FigureCanvasAgg``), so no global backend or pyplot state is touched.
+All inputs are NumPy arrays; times are in ms (axes switch to seconds for long records).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _time_axis(times_ms: np.ndarray) -> tuple[np.ndarray, str]:
+    if times_ms.size and times_ms[-1] > 5000.0:
+        return times_ms / 1000.0, "time (s)"
+    return times_ms, "time (ms)"
+
+
+def _pick(n: int, k: int) -> np.ndarray:
+    """``k`` indices spread evenly over ``range(n)``."""
+    return np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(int))
+
+
+def plot_timeseries(
+    path: str | Path,
+    times_ms: np.ndarray,
+    data: np.ndarray,
+    region_labels: Sequence[str],
+    *,
+    variable: str,
+    title: str,
+    n_regions: int = 6,
+) -> None:
+    """A few regions' traces of one state variable, one row each, sharing the time axis.
+
+    Args:
+        path: the PNG to write.
+        times_ms: ``(T,)`` sample times [ms].
+        data: ``(T, N)`` values of ``variable``.
+        region_labels: the N region names.
+        variable: the state variable's name (y-axis label).
+        title: figure title.
+        n_regions: how many regions to show (spread over the index range).
+    """
+    t, xlabel = _time_axis(np.asarray(times_ms))
+    idx = _pick(data.shape[1], n_regions)
+    fig = _figure(9.0, 1.2 + 1.0 * len(idx))
+    axes = fig.subplots(len(idx), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, i in zip(axes, idx):
+        ax.plot(t, data[:, i], lw=0.8, color="C0")
+        ax.set_ylabel(variable, fontsize=8)
+        ax.text(
+            1.0,
+            0.5,
+            region_labels[i],
+            transform=ax.transAxes,
+            fontsize=8,
+            ha="left",
+            va="center",
+        )
+        ax.tick_params(labelsize=7)
+    axes[-1].set_xlabel(xlabel)
+    fig.suptitle(title)
+    fig.savefig(path)
+
+
+def plot_bold(
+    path: str | Path,
+    times_ms: np.ndarray,
+    bold: np.ndarray,
+    region_labels: Sequence[str],
+    *,
+    title: str = "Simulated BOLD",
+) -> None:
+    """Carpet plot of BOLD (each region z-scored over time) above its regional mean trace.
+
+    Args:
+        path: the PNG to write.
+        times_ms: ``(T,)`` sample times [ms] (one per TR).
+        bold: ``(T, N)`` BOLD signal (fractional change).
+        region_labels: the N region names (only their count is shown).
+        title: figure title.
+    """
+    t, xlabel = _time_axis(np.asarray(times_ms))
+    x = np.asarray(bold, dtype=np.float64)
+    sd = x.std(axis=0)
+    z = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    fig = _figure(9.0, 5.5)
+    ax_c, ax_m = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    half = 0.5 * (t[1] - t[0]) if t.size > 1 else 0.5
+    im = ax_c.imshow(
+        z.T,
+        aspect="auto",
+        origin="lower",
+        cmap="RdBu_r",
+        vmin=-3,
+        vmax=3,
+        extent=(t[0] - half, t[-1] + half, -0.5, x.shape[1] - 0.5),
+        interpolation="nearest",
+    )
+    ax_c.set_ylabel(f"region (of {len(region_labels)})")
+    fig.colorbar(im, ax=ax_c, label="z-score", shrink=0.9)
+    ax_m.plot(t, 100.0 * x.mean(axis=1), color="k", lw=1.0)
+    ax_m.set_ylabel("mean BOLD (%)")
+    ax_m.set_xlabel(xlabel)
+    fig.suptitle(title)
+    fig.savefig(path)
+
+
+def plot_eeg(
+    path: str | Path,
+    times_ms: np.ndarray,
+    eeg: np.ndarray,
+    channels: Sequence[str],
+    *,
+    title: str = "Simulated EEG",
+    n_channels: int = 5,
+) -> None:
+    """A few EEG channels (offset traces) beside the Welch power spectrum of every channel.
+
+    Args:
+        path: the PNG to write.
+        times_ms: ``(T,)`` sample times [ms], evenly spaced.
+        eeg: ``(T, M)`` sensor signals (units of the gain times the model's EEG variable).
+        channels: the M sensor names.
+        title: figure title.
+        n_channels: how many channels to draw in the time panel.
+    """
+    import scipy.signal
+
+    times_ms = np.asarray(times_ms)
+    t, xlabel = _time_axis(times_ms)
+    x = np.asarray(eeg, dtype=np.float64)
+    fig = _figure(11.0, 4.5)
+    ax_t, ax_f = fig.subplots(1, 2, width_ratios=[3, 2])
+    idx = _pick(x.shape[1], n_channels)
+    spread = np.nanmax(x[:, idx].std(axis=0)) if x.shape[0] > 1 else 1.0
+    step = 4.0 * spread if spread > 0 else 1.0
+    for k, i in enumerate(idx):
+        ax_t.plot(t, x[:, i] - x[:, i].mean() - k * step, lw=0.7)
+    ax_t.set_yticks([-k * step for k in range(len(idx))], [channels[i] for i in idx])
+    ax_t.set_xlabel(xlabel)
+    ax_t.set_title(f"{len(idx)} of {x.shape[1]} channels (mean removed, offset)", fontsize=9)
+
+    fs = 1000.0 / (times_ms[1] - times_ms[0]) if times_ms.size > 1 else 1.0
+    nperseg = int(min(x.shape[0], max(8, round(2.0 * fs))))  # ~2 s windows: 0.5 Hz resolution
+    if x.shape[0] >= 8:
+        f, p = scipy.signal.welch(x, fs=fs, nperseg=nperseg, axis=0)
+        keep = (f > 0) & (f <= min(80.0, fs / 2))
+        for i in range(x.shape[1]):
+            ax_f.semilogy(f[keep], p[keep, i], color="0.75", lw=0.5)
+        ax_f.semilogy(f[keep], p[keep].mean(axis=1), color="k", lw=1.5, label="channel mean")
+        ax_f.legend(fontsize=8)
+    ax_f.set_xlabel("frequency (Hz)")
+    ax_f.set_ylabel("PSD (unit² / Hz)")
+    ax_f.set_title("Welch power spectrum", fontsize=9)
+    fig.suptitle(title)
+    fig.savefig(path)
+
+
+def plot_fc(
+    path: str | Path,
+    fc_sim: np.ndarray,
+    fc_emp: np.ndarray | None = None,
+    *,
+    source: str,
+    r: float | None = None,
+) -> None:
+    """Simulated FC matrix, and beside it the empirical one when given.
+
+    Args:
+        path: the PNG to write.
+        fc_sim: ``(N, N)`` simulated correlation matrix.
+        fc_emp: ``(N, N)`` empirical correlation matrix, or None.
+        source: what the simulated FC was computed from (e.g. ``"BOLD"``), for the title.
+        r: correlation between the two matrices' upper triangles, shown in the title.
+    """
+    mats = [(np.asarray(fc_sim, dtype=np.float64), f"simulated FC ({source})")]
+    if fc_emp is not None:
+        mats.append((np.asarray(fc_emp, dtype=np.float64), "empirical FC"))
+    fig = _figure(4.6 * len(mats) + 0.8, 4.4)
+    axes = fig.subplots(1, len(mats), squeeze=False)[0]
+    im = None
+    for ax, (m, name) in zip(axes, mats):
+        m = m.copy()
+        np.fill_diagonal(m, np.nan)  # the diagonal (1 or 0 by convention) carries no information
+        im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("region")
+        ax.set_ylabel("region")
+    fig.colorbar(im, ax=list(axes), label="Pearson r", shrink=0.85)
+    if r is not None:
+        fig.suptitle(f"FC agreement: r = {r:.3f} (upper triangles)")
+    fig.savefig(path)
+
+
+__all__ = ["plot_bold", "plot_eeg", "plot_fc", "plot_timeseries"]
