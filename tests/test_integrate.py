@@ -175,6 +175,14 @@ def test_divergence_is_reported():
         jax.block_until_ready(vbt.simulate(MontbrioPazoRoxin(), conn, **kw).ys)
     sol = vbt.simulate(MontbrioPazoRoxin(), conn, on_divergence="flag", **kw)
     assert bool(sol.diverged)
+
+    # the check must survive jit + grad when only a monitor output is used
+    def loss(G):
+        s = vbt.simulate(MontbrioPazoRoxin(), conn, **{**kw, "coupling": vbt.Linear(G=G)})
+        return jnp.mean(s["raw"])
+
+    with pytest.raises(Exception, match="diverged"):
+        jax.block_until_ready(jax.jit(jax.grad(loss))(3.0))
     ok = vbt.simulate(
         MontbrioPazoRoxin(),
         conn,

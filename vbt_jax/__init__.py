@@ -31,8 +31,8 @@ from ._errors import SimulationError as SimulationError
 from ._integrate import SimState as SimState
 from ._integrate import Solution as Solution
 from ._integrate import simulate as simulate
-from ._leadfield import load_tvb_eeg_gain as load_tvb_eeg_gain
 from ._leadfield import average_reference as average_reference
+from ._leadfield import load_tvb_eeg_gain as load_tvb_eeg_gain
 from ._leadfield import project as project
 from ._leadfield import region_gain_from_vertices as region_gain_from_vertices
 from ._noise import Additive as Additive

@@ -106,6 +106,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f"{out.name}.partial-", dir=out.parent))
     try:
+        partial.chmod(0o755)  # mkdtemp makes it private; a run folder is an ordinary folder
         overrides = {
             k: v for k, v in (("seed", args.seed), ("duration", args.duration)) if v is not None
         }

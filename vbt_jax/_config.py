@@ -309,7 +309,9 @@ class ExperimentConfig:
 
 
 def _suggest(key: str, allowed: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(key, allowed, n=1)
+    low = key.lower()
+    close = [a for a in allowed if len(low) >= 2 and a.lower().startswith(low)]
+    close = close or difflib.get_close_matches(key, allowed, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

@@ -66,6 +66,30 @@ class Solution(eqx.Module):
             raise KeyError(f"no monitor named {name!r}; have {sorted(self.ys)}") from None
 
 
+_DIVERGED = (
+    "simulation diverged (NaN/inf): lower the coupling, noise or dt, or pass "
+    "on_divergence='flag' to get a flag instead of an error"
+)
+
+
+@jax.custom_vjp
+def _guard(y, bad):
+    """``y``, raising at run time if ``bad``; under reverse-mode differentiation the backward
+    pass raises too, so a gradient of a diverged run is never returned silently."""
+    return eqx.error_if(y, bad, _DIVERGED)
+
+
+def _guard_fwd(y, bad):
+    return _guard(y, bad), bad
+
+
+def _guard_bwd(bad, ct):
+    return eqx.error_if(ct, bad, _DIVERGED), None
+
+
+_guard.defvjp(_guard_fwd, _guard_bwd)
+
+
 def _steps(value: float, dt: float, what: str) -> int:
     n = value / dt
     k = round(n)
@@ -417,12 +441,9 @@ def simulate(
             xf, bad, f"a traced delay is below block={K} steps or above max_delay={plan.max_delay}"
         )
     if on_divergence == "raise":
-        xf = eqx.error_if(
-            xf,
-            diverged,
-            "simulation diverged (NaN/inf): lower the coupling, noise or dt, or pass "
-            "on_divergence='flag' to get a flag instead of an error",
-        )
+        # attach the check to every output, so that it runs whichever output is used
+        xf = _guard(xf, diverged)
+        out_ys = {k: _guard(v, diverged) for k, v in out_ys.items()}
     final = SimState(state=xf, buffer=buff, monitor_states=msf, step=offset + n_units * unit)
     return Solution(
         ys=out_ys,

@@ -50,7 +50,7 @@ def plot_timeseries(
         times_ms: ``(T,)`` sample times [ms].
         data: ``(T, N)`` values of ``variable``.
         region_labels: the N region names.
-        variable: the state variable's name (y-axis label).
+        variable: the state variable's name (shown in the title; rows are labelled by region).
         title: figure title.
         n_regions: how many regions to show (spread over the index range).
     """
@@ -60,19 +60,11 @@ def plot_timeseries(
     axes = fig.subplots(len(idx), 1, sharex=True, squeeze=False)[:, 0]
     for ax, i in zip(axes, idx):
         ax.plot(t, data[:, i], lw=0.8, color="C0")
-        ax.set_ylabel(variable, fontsize=8)
-        ax.text(
-            1.0,
-            0.5,
-            region_labels[i],
-            transform=ax.transAxes,
-            fontsize=8,
-            ha="left",
-            va="center",
-        )
+        ax.set_ylabel(region_labels[i], fontsize=8, rotation=0, ha="right", va="center")
         ax.tick_params(labelsize=7)
+        ax.margins(x=0)
     axes[-1].set_xlabel(xlabel)
-    fig.suptitle(title)
+    fig.suptitle(f"{title}\n{variable} in {len(idx)} of {data.shape[1]} regions", fontsize=11)
     fig.savefig(path)
 
 

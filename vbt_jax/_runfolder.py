@@ -129,7 +129,6 @@ def run_experiment(
         DivergenceError: the simulation produced NaN/inf.
     """
     import jax
-    import jax.numpy as jnp
     import jax.random as jr
     from tqdm.auto import tqdm
 
@@ -150,21 +149,18 @@ def run_experiment(
         if progress:
             print(msg, file=sys.stderr, flush=True)
 
-    def first(k, x):
-        return simulate(model, conn, key=k, initial_state=x, **kwargs)
-
-    def resumed(k, state):
-        return simulate(model, conn, key=k, resume=state, **kwargs)
-
     x64 = jax.enable_x64(True) if sim.dtype == "float64" else contextlib.nullcontext()
     with x64:
-        dtype = kwargs["dtype"]
         key = jr.key(sim.seed)
-        if exp.initial_state is None:
-            # the draw simulate() would make from the same key
-            x0 = model.random_state(jr.split(key)[0], n, dtype)
-        else:
-            x0 = jnp.asarray(exp.initial_state, dtype)
+        # without a configured initial state, simulate() draws it from the key (inside the
+        # compiled function, exactly as a direct call would)
+        init = {} if exp.initial_state is None else {"initial_state": exp.initial_state}
+
+        def first(k):
+            return simulate(model, conn, key=k, **init, **kwargs)
+
+        def resumed(k, state):
+            return simulate(model, conn, key=k, resume=state, **kwargs)
 
         steps = round(seg_duration / sim.dt)
         log(
@@ -172,9 +168,9 @@ def run_experiment(
             f"steps ..."
         )
         t0 = time.perf_counter()
-        calls = [jax.jit(first).lower(key, x0).compile()]
+        calls = [jax.jit(first).lower(key).compile()]
         if segments > 1:
-            state_shape = jax.eval_shape(first, key, x0).final
+            state_shape = jax.eval_shape(first, key).final
             calls.append(jax.jit(resumed).lower(key, state_shape).compile())
         compile_time = time.perf_counter() - t0
         log(f"compiled in {compile_time:.1f} s")
@@ -194,7 +190,7 @@ def run_experiment(
         with bar:
             for k in range(segments):
                 t0 = time.perf_counter()
-                sol = calls[0](key, x0) if k == 0 else calls[1](key, sol.final)
+                sol = calls[0](key) if k == 0 else calls[1](key, sol.final)
                 diverged = bool(sol.diverged)
                 run_time += time.perf_counter() - t0
                 if diverged:
@@ -393,7 +389,7 @@ def _figures(folder, exp, res, fc, fc_emp, fc_source, r) -> None:
                 x,
                 regions,
                 variable=var,
-                title=f"{title}: {var} ({what} every {cfg.monitors.periods()[name]:g} ms)",
+                title=f"{title}: {what} every {cfg.monitors.periods()[name]:g} ms",
             )
     if "bold" in res.ys:
         _plot.plot_bold(

@@ -44,7 +44,8 @@ class StuartLandau(AbstractModel):
     omega: float | Array = 1.0
 
     state_names: ClassVar[tuple[str, ...]] = ("x", "y")
-    state_ranges: ClassVar[dict[str, tuple[float, float]]] = {"x": (-5.0, 5.0), "y": (-5.0, 5.0)}
+    # TVB draws from [-5, 5]; there the cubic term makes Heun at dt = 0.1 ms unstable
+    state_ranges: ClassVar[dict[str, tuple[float, float]]] = {"x": (-1.0, 1.0), "y": (-1.0, 1.0)}
     parameter_ranges: ClassVar[dict[str, tuple[float, float]]] = {
         "a": (-1.0, 1.0),
         "omega": (0.0, 1.0),

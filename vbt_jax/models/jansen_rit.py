@@ -53,7 +53,7 @@ class JansenRit(AbstractModel):
             excitatory interneurons -> pyramidal, pyramidal -> inhibitory interneurons,
             inhibitory interneurons -> pyramidal). Defaults 1.0, 0.8, 0.25, 0.25.
         mu: mean external input pulse density [1/ms]. Default 0.22 (220 Hz, TVB's default).
-            An isolated column started at rest sits at a fixed point for mu below about 0.115,
+            An isolated column started at rest sits at a fixed point for mu below about 0.11,
             oscillates at 2.5-7 Hz (large, spike-like cycles) for mu in [0.12, 0.22] and in the
             alpha band (9-11 Hz) for mu in [0.23, 0.35].
 
@@ -81,8 +81,6 @@ class JansenRit(AbstractModel):
     mu: float | Array = 0.22
 
     state_names: ClassVar[tuple[str, ...]] = ("y0", "y1", "y2", "y3", "y4", "y5")
-    # ranges that cover the default limit cycle (TVB's own ranges, e.g. y1 in [-500, 500] mV,
-    # start most columns far from any attractor)
     # ranges covering the limit cycles for mu in [0.12, 0.32] (TVB's own ranges, e.g. y1 in
     # [-500, 500] mV, start most columns far from any attractor)
     state_ranges: ClassVar[dict[str, tuple[float, float]]] = {

@@ -49,8 +49,10 @@ class ReducedWongWangExcInh(AbstractModel):
     bookkeeping: TVB keeps the global coupling ``G`` as a model parameter (and multiplies the
     output of its coupling function by ``G J_N``); here ``G`` lives only in the coupling function
     (``Linear(G=...)``), so a TVB model with ``G = g`` and ``Linear(a=1)`` coupling equals this
-    model with ``Linear(G=g)``. Rates ``r_E, r_I`` are in Hz, currents in nA, time in ms (so the
-    kinetic constants are the paper's gamma / 1000). ``S_E`` and ``S_I`` are clamped to [0, 1].
+    model with ``Linear(G=g)``; the default here is ``Linear(G=0.05)``, suited to connectomes
+    normalised to a maximum weight of 1 (see :func:`with_fic`). Rates ``r_E, r_I`` are in Hz,
+    currents in nA, time in ms (so the kinetic constants are the paper's gamma / 1000).
+    ``S_E`` and ``S_I`` are clamped to [0, 1].
     Without noise the network settles to a fixed point; its BOLD dynamics come from noise.
 
     Use :func:`with_fic` to set the per-region inhibitory weights ``J_i`` by feedback
@@ -120,9 +122,10 @@ class ReducedWongWangExcInh(AbstractModel):
     def default_coupling(self):
         from .._coupling import Linear
 
-        # G = 2 is TVB's model default (with unit Linear coupling); tune it to the connectome's
-        # normalisation, and re-run with_fic for every G
-        return Linear(G=2.0)
+        # TVB's model default G = 2 (with unit Linear coupling) saturates a connectome
+        # normalised to max weight 1; 0.05 keeps connectivity_76 / max in the regime where the
+        # FIC fixed point is stable. Re-run with_fic for every G.
+        return Linear(G=0.05)
 
     def currents(self, state: Array, coupling: Array) -> tuple[Array, Array]:
         """Total input currents ``(I_E, I_I)`` [nA] of the two pools, each (N,)."""
@@ -199,9 +202,12 @@ def with_fic(
     4. inverting ``H_E`` gives the current ``I_E*`` with ``H_E(I_E*) = target`` (bisection), and
        ``J_i = (W_e I_0 + w_+ J_N S_E* + J_N C + I_ext - I_E*) / S_I*``.
 
-    The fixed point is exact; whether it is stable depends on ``G`` (for connectomes normalised
-    to a maximum weight of 1 it is stable over the range Deco et al. explored). Delays do not
-    change a fixed point.
+    The fixed point is exact (delays do not move fixed points), but its stability is not
+    guaranteed: it is lost when ``G`` times the connectome's spectral radius grows. Measured for
+    tvb-data's connectivity_76 normalised to a maximum weight of 1 (spectral radius 14.9) with
+    the default parameters and no delays: stable for ``G`` below about 0.09, unstable above
+    (the network then drifts away from 3 Hz). Check it for a new connectome, e.g. by a
+    deterministic simulation from a random state.
 
     Args:
         model: the model whose other parameters are kept (scalars or ``(N,)`` arrays).
@@ -264,4 +270,4 @@ def with_fic(
             f"with_fic: region {k} would need a negative J_i = {J_i[k]:.4g} to fire at {r} Hz "
             f"(its excitatory input is too weak; raise G or I_o)"
         )
-    return eqx.tree_at(lambda m: m.J_i, model, J_i, is_leaf=lambda x: x is None)
+    return eqx.tree_at(lambda m: m.J_i, model, J_i)
