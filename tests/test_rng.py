@@ -62,3 +62,16 @@ def test_epochs_do_not_repeat():
     a = np.asarray(_rng.hash_normal(words, 0, (1, per), jnp.float32))
     b = np.asarray(_rng.hash_normal(words, blocks_per_epoch, (1, per), jnp.float32))
     assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 5 / np.sqrt(per)
+
+
+def test_extreme_bits_give_finite_normals():
+    bits = jnp.asarray([0, 1, 0x1FF, 0xFFFFFE00, 0xFFFFFFFF], jnp.uint32)
+    z = np.asarray(_rng._bits_to_normal(bits))
+    assert np.isfinite(z).all()
+    assert z[0] == -z[-1] and 5.0 < z[-1] < 6.0  # symmetric, tails at ~5.3 sigma
+
+
+def test_model_parameters_are_fields_only():
+    from vbt_jax.models import MontbrioPazoRoxin
+
+    assert set(MontbrioPazoRoxin().parameters()) == {"tau", "I", "Delta", "J", "eta", "cr", "cv"}

@@ -28,6 +28,24 @@ def _time_axis(times_ms: np.ndarray) -> tuple[np.ndarray, str]:
     return times_ms, "time (ms)"
 
 
+def _mark_transient(axes, transient_ms: float, times_ms: np.ndarray) -> None:
+    """A dashed line at the end of the transient (in the axes' time unit)."""
+    if transient_ms <= 0 or not times_ms.size or transient_ms >= times_ms[-1]:
+        return
+    x = transient_ms / 1000.0 if times_ms[-1] > 5000.0 else transient_ms
+    for ax in axes:
+        ax.axvline(x, color="0.3", ls="--", lw=0.8)
+    axes[-1].annotate(
+        "end of transient",
+        (x, 0.0),
+        xycoords=("data", "axes fraction"),
+        xytext=(3, 3),
+        textcoords="offset points",
+        fontsize=7,
+        color="0.3",
+    )
+
+
 def _pick(n: int, k: int) -> np.ndarray:
     """``k`` indices spread evenly over ``range(n)``."""
     return np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(int))
@@ -75,6 +93,7 @@ def plot_bold(
     region_labels: Sequence[str],
     *,
     title: str = "Simulated BOLD",
+    transient_ms: float = 0.0,
 ) -> None:
     """Carpet plot of BOLD (each region z-scored over time) above its regional mean trace.
 
@@ -84,11 +103,15 @@ def plot_bold(
         bold: ``(T, N)`` BOLD signal (fractional change).
         region_labels: the N region names (only their count is shown).
         title: figure title.
+        transient_ms: initial time [ms] left out of the z-scoring and marked with a line.
     """
-    t, xlabel = _time_axis(np.asarray(times_ms))
+    times_ms = np.asarray(times_ms)
+    t, xlabel = _time_axis(times_ms)
     x = np.asarray(bold, dtype=np.float64)
-    sd = x.std(axis=0)
-    z = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    keep = times_ms > transient_ms
+    ref = x[keep] if keep.sum() >= 2 else x
+    sd = ref.std(axis=0)
+    z = (x - ref.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     fig = _figure(9.0, 5.5)
     ax_c, ax_m = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     half = 0.5 * (t[1] - t[0]) if t.size > 1 else 0.5
@@ -107,6 +130,7 @@ def plot_bold(
     ax_m.plot(t, 100.0 * x.mean(axis=1), color="k", lw=1.0)
     ax_m.set_ylabel("mean BOLD (%)")
     ax_m.set_xlabel(xlabel)
+    _mark_transient((ax_c, ax_m), transient_ms, times_ms)
     fig.suptitle(title)
     fig.savefig(path)
 
@@ -119,6 +143,7 @@ def plot_eeg(
     *,
     title: str = "Simulated EEG",
     n_channels: int = 5,
+    transient_ms: float = 0.0,
 ) -> None:
     """A few EEG channels (offset traces) beside the Welch power spectrum of every channel.
 
@@ -129,27 +154,35 @@ def plot_eeg(
         channels: the M sensor names.
         title: figure title.
         n_channels: how many channels to draw in the time panel.
+        transient_ms: initial time [ms] left out of the spectrum and marked with a line.
     """
     import scipy.signal
 
     times_ms = np.asarray(times_ms)
     t, xlabel = _time_axis(times_ms)
     x = np.asarray(eeg, dtype=np.float64)
+    keep = times_ms > transient_ms
+    if keep.sum() < 8:
+        keep = np.ones_like(keep)
     fig = _figure(11.0, 4.5)
     ax_t, ax_f = fig.subplots(1, 2, width_ratios=[3, 2])
     idx = _pick(x.shape[1], n_channels)
-    spread = np.nanmax(x[:, idx].std(axis=0)) if x.shape[0] > 1 else 1.0
+    steady = x[keep][:, idx]
+    spread = np.nanmax(steady.std(axis=0)) if steady.shape[0] > 1 else 1.0
     step = 4.0 * spread if spread > 0 else 1.0
     for k, i in enumerate(idx):
-        ax_t.plot(t, x[:, i] - x[:, i].mean() - k * step, lw=0.7)
+        ax_t.plot(t, x[:, i] - steady[:, k].mean() - k * step, lw=0.7)
+    ax_t.set_ylim(-(len(idx) - 0.5) * step, 0.5 * step)
+    _mark_transient((ax_t,), transient_ms, times_ms)
     ax_t.set_yticks([-k * step for k in range(len(idx))], [channels[i] for i in idx])
     ax_t.set_xlabel(xlabel)
     ax_t.set_title(f"{len(idx)} of {x.shape[1]} channels (mean removed, offset)", fontsize=9)
 
     fs = 1000.0 / (times_ms[1] - times_ms[0]) if times_ms.size > 1 else 1.0
-    nperseg = int(min(x.shape[0], max(8, round(2.0 * fs))))  # ~2 s windows: 0.5 Hz resolution
-    if x.shape[0] >= 8:
-        f, p = scipy.signal.welch(x, fs=fs, nperseg=nperseg, axis=0)
+    xs = x[keep]
+    nperseg = int(min(xs.shape[0], max(8, round(2.0 * fs))))  # ~2 s windows: 0.5 Hz resolution
+    if xs.shape[0] >= 8:
+        f, p = scipy.signal.welch(xs, fs=fs, nperseg=nperseg, axis=0)
         keep = (f > 0) & (f <= min(80.0, fs / 2))
         for i in range(x.shape[1]):
             ax_f.semilogy(f[keep], p[keep, i], color="0.75", lw=0.5)

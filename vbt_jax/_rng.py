@@ -61,10 +61,14 @@ def hash_normal(words: Array, first: Array, shape: tuple[int, ...], dtype) -> Ar
     k1 = _lowbias32(words[1] + epoch)[:, None]
     g = within[:, None] * jnp.uint32(per) + jnp.arange(per, dtype=jnp.uint32)[None, :]
     bits = _lowbias32(_lowbias32(g ^ k0) + k1)
-    # 24 high bits -> uniform on the open interval (-1, 1), symmetric about 0
-    u = ((bits >> 8).astype(jnp.float32) + 0.5) * (2.0 / (1 << 24)) - 1.0
-    z = jnp.sqrt(jnp.float32(2.0)) * jax.lax.erf_inv(u)
-    return z.astype(dtype).reshape(shape)
+    return _bits_to_normal(bits).astype(dtype).reshape(shape)
+
+
+def _bits_to_normal(bits: Array) -> Array:
+    """23 high bits -> (k + 1/2) 2^-22 - 1, exactly representable in float32 and strictly
+    inside (-1, 1) (so erf_inv stays finite) -> standard normal."""
+    u = ((bits >> 9).astype(jnp.float32) + 0.5) * (2.0 / (1 << 23)) - 1.0
+    return jnp.sqrt(jnp.float32(2.0)) * jax.lax.erf_inv(u)
 
 
 def threefry_normal(key: Array, first: Array, shape: tuple[int, ...], dtype) -> Array:

@@ -66,20 +66,17 @@ def _period_steps(exp: Experiment) -> int:
     return math.lcm(*(round(p / sim.dt) for p in exp.config.monitors.periods().values()))
 
 
-def auto_segments(
-    exp: Experiment, *, max_segments: int = 10, min_duration: float = 10_000.0
-) -> int:
+def auto_segments(exp: Experiment, *, max_segments: int = 10, min_steps: int = 1_000_000) -> int:
     """How many segments to split a run into for progress reporting.
 
-    1 for runs shorter than ``min_duration`` [ms] (compiling a second function would cost more
-    than the progress bar is worth); otherwise the largest ``K <= max_segments`` that splits the
-    run into equal segments of whole common sampling periods.
+    1 for runs of fewer than ``min_steps`` integration steps (a second compiled function, for
+    the resumed calls, would cost more than the progress bar is worth) or whose duration is not
+    a whole number of the monitors' common sampling period; otherwise the largest
+    ``K <= max_segments`` that splits the run into equal segments of whole common periods.
     """
     sim = exp.config.simulation
-    if sim.duration < min_duration:
-        return 1
     total, common = round(sim.duration / sim.dt), _period_steps(exp)
-    if total % common:
+    if total < min_steps or total % common:
         return 1
     n_periods = total // common
     return max(k for k in range(1, max_segments + 1) if n_periods % k == 0)
@@ -398,6 +395,7 @@ def _figures(folder, exp, res, fc, fc_emp, fc_source, r) -> None:
             res.ys["bold"],
             regions,
             title=f"{title}: BOLD (TR {cfg.monitors.bold.tr:g} ms)",
+            transient_ms=cfg.simulation.transient,
         )
     if "eeg" in res.ys:
         _plot.plot_eeg(
@@ -406,6 +404,7 @@ def _figures(folder, exp, res, fc, fc_emp, fc_source, r) -> None:
             res.ys["eeg"],
             exp.eeg_channels,
             title=f"{title}: EEG ({len(exp.eeg_channels)} channels)",
+            transient_ms=cfg.simulation.transient,
         )
     if fc is not None:
         _plot.plot_fc(folder / "fc.png", fc, fc_emp, source=fc_source, r=r)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 from typing import ClassVar
 
 import equinox as eqx
@@ -96,4 +97,4 @@ class AbstractModel(eqx.Module):
 
     def parameters(self) -> dict[str, Array]:
         """The model's parameters (its dataclass fields) as a dict."""
-        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -1,0 +1,828 @@
+"""Benchmark vbt_jax's simulator against vbjax and The Virtual Brain (TVB).
+
+One workload for every tool: Montbrio-Pazo-Roxin (TVB's defaults, eta = -5) on tvb-data's
+connectivity_76 (weights / max), delays rint(length / 3 mm/ms / 0.1 ms) steps, stochastic Heun
+with dt = 0.1 ms, additive noise nsig = (0.01, 0.02) on (r, V) in TVB's convention (each step
+adds sqrt(2 nsig dt) z), constant initial history r = 0.1, V = -2 (the low state), r and V kept
+every 1 ms.
+
+W1  one 10 s run at G = 0.1: wall seconds per simulated second.
+W2  256 coupling values G in [0, 0.3] x 1 s, as one batch: simulations per second.
+W3  jax.grad of a scalar loss (mean squared difference between the time-averaged 1 ms r samples
+    and 0.1) with respect to (G, eta[76]) through 2, 10 and 60 s: gradient time over forward
+    time, peak memory.
+
+Every measurement runs in a fresh child process (this script with ``--worker``): peak memory
+(``ru_maxrss``) then belongs to one configuration, and the peers cannot disturb one another
+(importing vbjax rewrites ``XLA_FLAGS``; TVB configures logging). Compilation is timed apart
+from the runs, then each run is repeated (at most ``reps`` times, fewer once ``budget_s`` is
+spent) and the median is reported.
+
+Usage::
+
+    python benchmarks/bench_simulator.py [--quick] [--only W1,W2,W3] [--no-peers]
+
+Writes ``benchmarks/results/latest.{md,json}`` (``quick.{md,json}`` with ``--quick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+RESULT_TAG = "@@bench-result "
+
+# ----------------------------------------------------------------------------- the workload
+N_REGIONS = 76
+DT = 0.1  # ms
+SPEED = 3.0  # mm/ms
+NSIG = (0.01, 0.02)  # on (r, V); per-step increment sqrt(2 nsig dt) z
+X0 = (0.1, -2.0)  # MPR's low state (r, V)
+ETA = -5.0
+G_W1 = 0.1
+W2_G_RANGE = (0.0, 0.3)
+SAMPLE_MS = 1.0
+LOSS_TARGET = 0.1
+VBJAX_GRAD_LIMIT_BYTES = 8e9  # skip a vbjax gradient whose XLA temp estimate exceeds this
+
+# targets (reported, never used to choose settings)
+W1_TARGET = 3.0  # vbt_jax >= 3x faster than the fastest peer
+W2_TARGET = 3.0  # vbt_jax >= 3x vbjax's simulations per second
+W3_TIME_TARGET = 3.0  # gradient time <= 3x forward time
+W3_MEMORY_TARGET = 2.0  # peak RSS of the longest gradient <= 2x that of the shortest
+
+VBT = ("vbt_jax (hash)", "vbt_jax (threefry)")
+PEERS = ("vbjax", "TVB numba", "TVB numpy")
+TOOLS_BY_TASK = {
+    "W1": VBT + PEERS,
+    "W2": VBT + ("vbjax", "TVB numba"),
+    "W3": VBT + ("vbjax",),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Sizes of the workloads (durations in ms) and the repetition policy."""
+
+    w1_ms: float = 10_000.0
+    w2_n: int = 256
+    w2_ms: float = 1_000.0
+    w2_tvb_subset: int = 32  # TVB loops in Python: time every (w2_n // subset)-th value only
+    w3_ms: tuple[float, ...] = (2_000.0, 10_000.0, 60_000.0)
+    reps: int = 5
+    budget_s: float = 120.0  # stop repeating once this is spent (always at least one run)
+
+
+FULL = Settings()
+QUICK = Settings(
+    w1_ms=100.0,
+    w2_n=8,
+    w2_ms=100.0,
+    w2_tvb_subset=4,
+    w3_ms=(100.0, 200.0, 600.0),
+    reps=3,
+    budget_s=10.0,
+)
+
+
+# ----------------------------------------------------------------------------- worker helpers
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this process so far [MB] (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _repeat(fn: Callable[[int], object], settings: Settings) -> tuple[list[float], list]:
+    """Call ``fn(rep)`` up to ``settings.reps`` times; stop early once ``budget_s`` is spent."""
+    times, outs = [], []
+    start = time.perf_counter()
+    while len(times) < settings.reps:
+        t0 = time.perf_counter()
+        outs.append(fn(len(times)))
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() - start > settings.budget_s:
+            break
+    return times, outs
+
+
+def _summary(times: list[float], compile_s: float | None, **extra) -> dict:
+    return {
+        "status": "ok",
+        "compile_s": compile_s,
+        "times_s": times,
+        "median_s": statistics.median(times),
+        "reps": len(times),
+        **extra,
+    }
+
+
+def _connectome():
+    import vbt_jax as vbt
+
+    return vbt.tvb_connectivity(N_REGIONS).normalised("max")
+
+
+def _steps(ms: float) -> int:
+    return int(round(ms / DT))
+
+
+# ----------------------------------------------------------------------------- JAX runners
+# Each runner is ``run(G, eta, key) -> (samples (T, 2, N), diverged)`` for a fixed duration.
+def _vbt_runner(rng: str, duration_ms: float):
+    import jax.numpy as jnp
+
+    import vbt_jax as vbt
+    from vbt_jax.models import MontbrioPazoRoxin
+    from vbt_jax.monitors import Raw
+
+    conn = _connectome()
+
+    def run(G, eta, key):
+        sol = vbt.simulate(
+            MontbrioPazoRoxin(eta=eta),
+            conn,
+            dt=DT,
+            duration=duration_ms,
+            key=key,
+            coupling=vbt.Linear(G=G),
+            noise=vbt.Additive(nsig=jnp.asarray(NSIG)),
+            monitors=(Raw(period=SAMPLE_MS),),
+            speed=SPEED,
+            initial_state=jnp.asarray(X0),
+            rng=rng,
+            on_divergence="flag",
+        )
+        return sol["raw"], sol.diverged
+
+    return run
+
+
+def _vbjax_runner(duration_ms: float):
+    """The workload in vbjax: ``make_sdde`` (stochastic Heun over a buffer that holds the
+    history followed by the pre-drawn normal samples), ``mpr_dfun`` and ``mpr_r_positive``.
+
+    The coupling is written in the style of vbjax's ``delay_apply`` but gathers only r (cv = 0)
+    with TVB's rounded delays: ``make_delay_helper`` floors the delays, and ``delay_apply``
+    pairs ``W[j, i]`` with the delay of edge (i, j), which is wrong for directed weights.
+    Zero-delay (self) edges read the current state: at the corrector stage ``make_sdde``'s
+    buffer slot for them still holds a noise sample.
+    """
+    import jax.numpy as jnp
+    import jax.random as jr
+    import vbjax as vb
+
+    conn = _connectome()
+    W = np.asarray(conn.weights)
+    lags = np.rint(np.asarray(conn.lengths) / SPEED / DT).astype(np.int32)
+    n_hist = int(lags.max())
+    now = (lags == 0) & (W != 0)
+    w_delayed = jnp.asarray(np.where(now, 0.0, W), jnp.float32)
+    w_now = jnp.asarray(np.where(now, W, 0.0), jnp.float32)
+    lags_j = jnp.asarray(lags)
+    src = jnp.asarray(np.tile(np.arange(N_REGIONS), (N_REGIONS, 1)))
+    # vbjax adds gfun * sqrt(dt) * z per step: gfun = sqrt(2 nsig) gives TVB's increment
+    sigma = jnp.sqrt(2.0 * jnp.asarray(NSIG, jnp.float32))[:, None]
+    n_steps, per = _steps(duration_ms), _steps(SAMPLE_MS)
+
+    def dfun(buf, x, t, p):
+        G, theta = p
+        delayed = jnp.sum(w_delayed * buf[t - lags_j, 0, src], axis=1)
+        return vb.mpr_dfun(x, (G * (delayed + w_now @ x[0]), 0.0), theta)
+
+    _, loop = vb.make_sdde(DT, n_hist, dfun, sigma, adhoc=vb.mpr_r_positive)
+    x0 = jnp.broadcast_to(jnp.asarray(X0, jnp.float32)[:, None], (n_hist + 1, 2, N_REGIONS))
+
+    def run(G, eta, key):
+        z = jr.normal(key, (n_steps, 2, N_REGIONS), jnp.float32)
+        _, xs = loop(jnp.concatenate([x0, z]), (G, vb.mpr_default_theta._replace(eta=eta)))
+        samples = xs[per - 1 :: per]
+        return samples, ~jnp.all(jnp.isfinite(samples))
+
+    return run
+
+
+def _jax_runner(tool: str, duration_ms: float):
+    if tool == "vbjax":
+        return _vbjax_runner(duration_ms)
+    return _vbt_runner(tool.split("(")[1].rstrip(")"), duration_ms)
+
+
+def _jax_w1(tool: str, settings: Settings) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import jax.random as jr
+
+    run = _jax_runner(tool, settings.w1_ms)
+    eta = jnp.full((N_REGIONS,), ETA, jnp.float32)
+    t0 = time.perf_counter()
+    compiled = jax.jit(lambda key: run(G_W1, eta, key)).lower(jr.key(0)).compile()
+    compile_s = time.perf_counter() - t0
+    jax.block_until_ready(compiled(jr.key(0)))
+    times, outs = _repeat(lambda rep: jax.block_until_ready(compiled(jr.key(rep + 1))), settings)
+    r_means = [float(np.mean(np.asarray(y)[:, 0])) for y, _ in outs]
+    return _summary(
+        times,
+        compile_s,
+        per_sim_s=statistics.median(times) / (settings.w1_ms / 1000.0),
+        r_means=r_means,
+        diverged=sum(bool(d) for _, d in outs),
+    )
+
+
+def _jax_w2(tool: str, settings: Settings) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import jax.random as jr
+
+    run = _jax_runner(tool, settings.w2_ms)
+    eta = jnp.full((N_REGIONS,), ETA, jnp.float32)
+    n = settings.w2_n
+    Gs = jnp.linspace(*W2_G_RANGE, n, dtype=jnp.float32)
+    keys = jr.split(jr.key(0), n)
+
+    def one(G, key):
+        return run(G, eta, key)
+
+    n_dev = jax.local_device_count()
+    if tool == "vbjax" and n_dev > 1 and n % n_dev == 0:
+        # vbjax's own recipe (its bench_vmap.py): pmap over the host devices its import
+        # creates, vmap within each
+        fn, args = jax.pmap(jax.vmap(one)), (Gs.reshape(n_dev, -1), keys.reshape(n_dev, -1))
+        batching = f"pmap over {n_dev} devices x vmap"
+    else:
+        fn, args = jax.jit(jax.vmap(one)), (Gs, keys)
+        batching = "vmap"
+    t0 = time.perf_counter()
+    compiled = fn.lower(*args).compile()
+    compile_s = time.perf_counter() - t0
+    times, outs = _repeat(lambda rep: jax.block_until_ready(compiled(*args)), settings)
+    median = statistics.median(times)
+    return _summary(
+        times,
+        compile_s,
+        n_sims=n,
+        sims_per_s=n / median,
+        batching=batching,
+        diverged=int(np.sum(np.asarray(outs[-1][1]))),
+    )
+
+
+def _jax_w3(tool: str, settings: Settings, duration_ms: float, mode: str) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import jax.random as jr
+    import jax.tree_util as jtu
+
+    run = _jax_runner(tool, duration_ms)
+
+    def loss(params, key):
+        G, eta = params
+        samples, _ = run(G, eta, key)
+        return jnp.mean((jnp.mean(samples[:, 0], axis=0) - LOSS_TARGET) ** 2)
+
+    fn = loss if mode == "forward" else jax.grad(loss)
+    params = (jnp.float32(G_W1), jnp.full((N_REGIONS,), ETA, jnp.float32))
+    key = jr.key(0)
+    rss_setup = _peak_rss_mb()
+    t0 = time.perf_counter()
+    compiled = jax.jit(fn).lower(params, key).compile()
+    compile_s = time.perf_counter() - t0
+    analysis = compiled.memory_analysis()
+    temp = None if analysis is None else int(analysis.temp_size_in_bytes)
+    if tool == "vbjax" and temp is not None and temp > VBJAX_GRAD_LIMIT_BYTES:
+        return {
+            "status": "skipped",
+            "note": f"XLA temp estimate {temp / 1e9:.1f} GB > {VBJAX_GRAD_LIMIT_BYTES / 1e9:g} GB",
+            "temp_bytes": temp,
+        }
+    times, outs = _repeat(lambda rep: jax.block_until_ready(compiled(params, key)), settings)
+    finite = all(bool(np.all(np.isfinite(np.asarray(x)))) for x in jtu.tree_leaves(outs[-1]))
+    return _summary(
+        times,
+        compile_s,
+        temp_bytes=temp,
+        rss_setup_mb=rss_setup,
+        peak_rss_mb=_peak_rss_mb(),
+        finite=finite,
+    )
+
+
+# ----------------------------------------------------------------------------- TVB
+def _tvb_simulator(G: float, duration_ms: float, monitor, noise_seed: int = 42):
+    from tvb.datatypes.connectivity import Connectivity
+    from tvb.simulator import coupling, integrators, models, noise, simulator
+
+    conn = _connectome()
+    W = np.asarray(conn.weights, np.float64)
+    L = np.asarray(conn.lengths, np.float64)
+    centres = np.zeros((N_REGIONS, 3)) if conn.centres is None else np.asarray(conn.centres)
+    horizon = int(np.rint(L / SPEED / DT).max()) + 1
+    # TVB fills a history shorter than the longest delay with random states: give all of it
+    history = np.broadcast_to(np.asarray(X0)[None, :, None, None], (horizon, 2, N_REGIONS, 1))
+    sim = simulator.Simulator(
+        model=models.MontbrioPazoRoxin(eta=np.array([ETA])),
+        connectivity=Connectivity(
+            weights=W,
+            tract_lengths=L,
+            region_labels=np.asarray(conn.labels),
+            centres=centres,
+            speed=np.array([SPEED]),
+        ),
+        coupling=coupling.Linear(a=np.array([G])),
+        integrator=integrators.HeunStochastic(
+            dt=DT, noise=noise.Additive(nsig=np.asarray(NSIG), noise_seed=noise_seed)
+        ),
+        monitors=[monitor],
+        simulation_length=duration_ms,
+        initial_conditions=history.copy(),
+    )
+    sim.configure()
+    return sim
+
+
+def _nb_backend():
+    """TVB's numba MPR backend, building its kernel once per simulator object.
+
+    The stock backend renders, ``exec``s and so recompiles its kernel at every ``run_sim``;
+    caching the built function lets the timed runs exclude compilation, as for the JAX tools.
+    """
+    from tvb.simulator.backend.nb_mpr import NbMPRBackend
+
+    class CachedNbMPRBackend(NbMPRBackend):
+        def build_py_func(self, template_source, content, name="kernel", **kwargs):
+            built = self.__dict__.setdefault("_built", {})
+            key = (template_source, id(content["sim"]), content.get("compatibility_mode"), name)
+            if key not in built:
+                built[key] = super().build_py_func(template_source, content, name, **kwargs)
+            return built[key]
+
+    return CachedNbMPRBackend()
+
+
+def _nb_run(backend, sim, n_steps: int) -> np.ndarray:
+    # compatibility_mode: the corrector reuses the predictor's coupling, as TVB's Heun does
+    # (otherwise zero-delay self-edges read a not-yet-written buffer slot holding noise)
+    ((_, data),) = backend.run_sim(sim, nstep=n_steps, compatibility_mode=True)
+    return data[_steps(SAMPLE_MS) - 1 :: _steps(SAMPLE_MS), :, :, 0]
+
+
+def _tvb_w1(tool: str, settings: Settings) -> dict:
+    from tvb.simulator import monitors
+
+    n_steps = _steps(settings.w1_ms)
+    if tool == "TVB numba":
+        sim = _tvb_simulator(G_W1, settings.w1_ms, monitors.Raw())
+        backend = _nb_backend()
+        t0 = time.perf_counter()
+        _nb_run(backend, sim, 10)
+        compile_s = time.perf_counter() - t0
+        times, outs = _repeat(lambda rep: _nb_run(backend, sim, n_steps), settings)
+    else:
+        warm = _tvb_simulator(G_W1, 10 * DT, monitors.SubSample(period=SAMPLE_MS))
+        t0 = time.perf_counter()
+        warm.run()
+        compile_s = time.perf_counter() - t0
+        sims = []
+
+        def once(rep):
+            sims.append(
+                _tvb_simulator(
+                    G_W1, settings.w1_ms, monitors.SubSample(period=SAMPLE_MS), noise_seed=rep
+                )
+            )
+            t0 = time.perf_counter()
+            ((_, data),) = sims[-1].run()
+            return time.perf_counter() - t0, data[:, :, :, 0]
+
+        # configure() is set-up, not simulation: time run() alone
+        _, timed = _repeat(once, settings)
+        times, outs = [t for t, _ in timed], [d for _, d in timed]
+    return _summary(
+        times,
+        compile_s,
+        per_sim_s=statistics.median(times) / (settings.w1_ms / 1000.0),
+        r_means=[float(np.mean(y[:, 0])) for y in outs],
+        diverged=sum(not np.all(np.isfinite(y)) for y in outs),
+    )
+
+
+def _tvb_w2(settings: Settings) -> dict:
+    from tvb.simulator import monitors
+
+    Gs = np.linspace(*W2_G_RANGE, settings.w2_n)[:: max(1, settings.w2_n // settings.w2_tvb_subset)]
+    # G is baked into the generated kernel as a constant; folding it into the weights keeps
+    # one compiled kernel for the whole sweep (same arithmetic: G * sum_j W_ij r_j)
+    sim = _tvb_simulator(1.0, settings.w2_ms, monitors.Raw())
+    W = np.array(sim.connectivity.weights)
+    backend = _nb_backend()
+    t0 = time.perf_counter()
+    _nb_run(backend, sim, 10)
+    compile_s = time.perf_counter() - t0
+    n_steps = _steps(settings.w2_ms)
+
+    def sweep(rep):
+        diverged = 0
+        for G in Gs:
+            sim.connectivity.weights = G * W
+            diverged += not np.all(np.isfinite(_nb_run(backend, sim, n_steps)))
+        return diverged
+
+    times, outs = _repeat(sweep, settings)
+    rate = len(Gs) / statistics.median(times)
+    return _summary(
+        times,
+        compile_s,
+        n_sims=len(Gs),
+        sims_per_s=rate,
+        batching=f"Python loop over {len(Gs)} of {settings.w2_n} values, one kernel",
+        extrapolated_s=settings.w2_n / rate,
+        diverged=outs[-1],
+    )
+
+
+# ----------------------------------------------------------------------------- worker entry
+def _worker(job: dict) -> dict:
+    settings = QUICK if job["quick"] else FULL
+    tool, task = job["tool"], job["task"]
+    try:
+        if task == "W1":
+            if tool.startswith("TVB"):
+                return _tvb_w1(tool, settings)
+            return _jax_w1(tool, settings)
+        if task == "W2":
+            if tool.startswith("TVB"):
+                return _tvb_w2(settings)
+            return _jax_w2(tool, settings)
+        return _jax_w3(tool, settings, job["duration_ms"], job["mode"])
+    except ImportError as e:
+        return {"status": "skipped", "note": f"{tool} not available ({type(e).__name__}: {e})"}
+
+
+def _run_child(job: dict, timeout_s: float = 3600.0) -> dict:
+    """Run one job in a fresh interpreter; never raises."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "note": f"timed out after {timeout_s:.0f} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_TAG):
+            result = json.loads(line[len(RESULT_TAG) :])
+            result["child_wall_s"] = time.perf_counter() - t0
+            return result
+    tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    return {"status": "error", "note": f"exit code {proc.returncode}: {tail[:300]}"}
+
+
+# ----------------------------------------------------------------------------- environment
+def _machine() -> dict:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gib = round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem_gib,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def _versions() -> dict:
+    out = {}
+    for dist in ("vbt_jax", "jax", "jaxlib", "equinox", "numpy", "vbjax", "tvb-library",
+                 "tvb-data", "numba"):  # fmt: skip
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        out["git"] = rev + (" (uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        out["git"] = "unknown"
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+def _f(x, fmt: str = ".3g") -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    return format(x, fmt)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _verdict(value: float | None, target: float, higher_is_better: bool) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    ok = value >= target if higher_is_better else value <= target
+    return f"{'PASS' if ok else 'FAIL'} ({value:.2f}x)"
+
+
+def _status_row(tool: str, res: dict, width: int) -> list[str]:
+    return [tool, f"{res['status']}: {res.get('note', '')}"] + [""] * (width - 2)
+
+
+def _report_w1(res: dict, settings: Settings, notes: list[str]) -> str:
+    ok = {t: r for t, r in res.items() if r["status"] == "ok"}
+    peers = [ok[t]["per_sim_s"] for t in ok if t not in VBT]
+    fastest = min(peers) if peers else None
+    vbjax = ok.get("vbjax", {}).get("per_sim_s")
+    headers = ["tool", "compile s", "median s (reps)", "s per simulated s", "speed-up vs fastest peer",
+               "vs vbjax", "mean r (sd over reps)", "diverged runs",
+               f"target: >= {W1_TARGET:g}x fastest peer"]  # fmt: skip
+    rows = []
+    for tool, r in res.items():
+        if r["status"] != "ok":
+            rows.append(_status_row(tool, r, len(headers)))
+            continue
+        finite = [m for m in r["r_means"] if math.isfinite(m)]
+        sd = statistics.stdev(finite) if len(finite) > 1 else None
+        mean_r = f"{_f(statistics.fmean(finite), '.4f') if finite else '—'} ({_f(sd, '.1e')})"
+        speedup = fastest / r["per_sim_s"] if fastest else None
+        rows.append([
+            tool,
+            _f(r["compile_s"], ".2f"),
+            f"{_f(r['median_s'], '.3g')} ({r['reps']})",
+            _f(r["per_sim_s"], ".3g"),
+            _f(speedup, ".2f"),
+            _f(vbjax / r["per_sim_s"] if vbjax else None, ".2f"),
+            mean_r,
+            f"{r['diverged']} of {r['reps']}",
+            _verdict(speedup, W1_TARGET, True) if tool in VBT else "",
+        ])  # fmt: skip
+    out = [f"## W1: one {settings.w1_ms / 1000:g} s run, G = {G_W1}", "", _table(headers, rows)]
+    out += ["", _agreement(ok, notes)]
+    return "\n".join(out)
+
+
+def _agreement(ok: dict, notes: list[str]) -> str:
+    """Do the tools simulate the same thing? Compare mean r with the run-to-run spread."""
+    stats = {}
+    for tool, r in ok.items():
+        finite = [m for m in r["r_means"] if math.isfinite(m)]
+        if finite:
+            stats[tool] = (statistics.fmean(finite), finite)
+    variances = [statistics.variance(v) for _, v in stats.values() if len(v) > 1]
+    if len(stats) < 2 or not variances:
+        return "Mean-r check: not enough finite runs to compare."
+    sd = math.sqrt(statistics.fmean(variances))
+    means = {t: m for t, (m, _) in stats.items()}
+    spread = max(means.values()) - min(means.values())
+    ok_spread = spread <= 4.0 * sd
+    text = (
+        f"Mean-r check: the tools' mean r span {spread:.2e}; the run-to-run standard deviation "
+        f"of one run's mean r (pooled over tools, different noise per run) is {sd:.2e}. "
+        f"{'AGREE' if ok_spread else 'DISAGREE'} (criterion: span <= 4 sd)."
+    )
+    if not ok_spread:
+        notes.append("W1 mean r differs between tools by more than the noise: check the setup.")
+    return text
+
+
+def _report_w2(res: dict, settings: Settings, notes: list[str]) -> str:
+    ok = {t: r for t, r in res.items() if r["status"] == "ok"}
+    peers = [ok[t]["sims_per_s"] for t in ok if t not in VBT]
+    fastest = max(peers) if peers else None
+    vbjax = ok.get("vbjax", {}).get("sims_per_s")
+    headers = ["tool", "batching", "compile s", "median s (reps)", "simulations/s",
+               "vs fastest peer", "vs vbjax", "diverged", f"target: >= {W2_TARGET:g}x vbjax"]  # fmt: skip
+    rows = []
+    for tool, r in res.items():
+        if r["status"] != "ok":
+            rows.append(_status_row(tool, r, len(headers)))
+            continue
+        median = f"{_f(r['median_s'], '.3g')} ({r['reps']})"
+        if "extrapolated_s" in r:
+            median += f"; {settings.w2_n} extrapolated: {_f(r['extrapolated_s'], '.3g')}"
+        rows.append([
+            tool,
+            r["batching"],
+            _f(r["compile_s"], ".2f"),
+            median,
+            _f(r["sims_per_s"], ".3g"),
+            _f(r["sims_per_s"] / fastest if fastest else None, ".2f"),
+            _f(r["sims_per_s"] / vbjax if vbjax else None, ".2f"),
+            f"{r['diverged']} of {r['n_sims']}",
+            _verdict(r["sims_per_s"] / vbjax if vbjax else None, W2_TARGET, True)
+            if tool in VBT else "",
+        ])  # fmt: skip
+    title = (
+        f"## W2: {settings.w2_n} coupling values G in [{W2_G_RANGE[0]}, {W2_G_RANGE[1]}] x "
+        f"{settings.w2_ms / 1000:g} s, one batch"
+    )
+    return "\n".join([title, "", _table(headers, rows)])
+
+
+def _report_w3(res: dict, settings: Settings, notes: list[str]) -> str:
+    headers = ["tool", "simulated s", "forward s (reps)", "gradient s (reps)", "grad / forward",
+               "compile s fwd / grad", "peak RSS MB fwd / grad", "XLA temp MB fwd / grad",
+               "gradient finite", f"target: grad <= {W3_TIME_TARGET:g}x forward"]  # fmt: skip
+    rows, memory = [], []
+    for tool, by_duration in res.items():
+        rss = {}
+        for duration, pair in by_duration.items():
+            fwd, grad = pair["forward"], pair["grad"]
+            if fwd["status"] != "ok" or grad["status"] != "ok":
+                bad = grad if grad["status"] != "ok" else fwd
+                rows.append([tool, f"{duration / 1000:g}", f"{bad['status']}: {bad['note']}"]
+                            + [""] * (len(headers) - 3))  # fmt: skip
+                continue
+            ratio = grad["median_s"] / fwd["median_s"]
+            rss[duration] = grad["peak_rss_mb"]
+
+            def mb(x):
+                return _f(None if x is None else x / 1e6, ".0f")
+
+            rows.append([
+                tool,
+                f"{duration / 1000:g}",
+                f"{_f(fwd['median_s'], '.3g')} ({fwd['reps']})",
+                f"{_f(grad['median_s'], '.3g')} ({grad['reps']})",
+                _f(ratio, ".2f"),
+                f"{_f(fwd['compile_s'], '.1f')} / {_f(grad['compile_s'], '.1f')}",
+                f"{_f(fwd['peak_rss_mb'], '.0f')} / {_f(grad['peak_rss_mb'], '.0f')}",
+                f"{mb(fwd['temp_bytes'])} / {mb(grad['temp_bytes'])}",
+                "yes" if grad["finite"] else "NO (NaN/inf)",
+                _verdict(ratio, W3_TIME_TARGET, False) if tool in VBT else "",
+            ])  # fmt: skip
+        lo, hi = min(settings.w3_ms), max(settings.w3_ms)
+        if lo in rss and hi in rss:
+            growth = rss[hi] / rss[lo]
+            verdict = (
+                _verdict(growth, W3_MEMORY_TARGET, False) if tool in VBT else f"{growth:.2f}x"
+            )
+            memory.append(
+                f"- {tool}: peak RSS of the gradient, {hi / 1000:g} s / {lo / 1000:g} s = "
+                f"{rss[hi]:.0f} / {rss[lo]:.0f} MB: {verdict}"
+                + (f" (target <= {W3_MEMORY_TARGET:g}x)" if tool in VBT else "")
+            )
+    out = ["## W3: jax.grad through W1 (loss: mean squared error of time-averaged r vs 0.1; "
+           "gradient with respect to G and eta[76])", "", _table(headers, rows)]  # fmt: skip
+    if memory:
+        out += ["", "Memory growth:", *memory]
+    return "\n".join(out)
+
+
+def _markdown(report: dict, settings: Settings) -> str:
+    m, v = report["machine"], report["versions"]
+    notes: list[str] = list(report["notes"])
+    parts = [
+        "# vbt_jax simulator benchmark" + (" (--quick: tiny settings)" if report["quick"] else ""),
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['platform']}, "
+        f"Python {m['python']}.",
+        "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+        "",
+        "Workload: MPR (TVB defaults, eta -5), connectivity_76 (weights / max), delays "
+        f"rint(length / {SPEED:g} mm/ms / {DT:g} ms), stochastic Heun dt {DT:g} ms, additive "
+        f"noise nsig {NSIG} on (r, V) (increment sqrt(2 nsig dt) z in every tool), initial "
+        f"history (r, V) = {X0}, r and V kept every {SAMPLE_MS:g} ms. JAX tools in float32, TVB "
+        "in float64. Times are medians over the repetitions in parentheses (each tool in a "
+        "fresh process; compilation timed separately and excluded).",
+    ]
+    if "W1" in report:
+        parts += ["", _report_w1(report["W1"], settings, notes)]
+    if "W2" in report:
+        parts += ["", _report_w2(report["W2"], settings, notes)]
+    if "W3" in report:
+        parts += ["", _report_w3(report["W3"], settings, notes)]
+    if notes:
+        parts += ["", "Notes:", *[f"- {n}" for n in notes]]
+    return "\n".join(parts) + "\n"
+
+
+# ----------------------------------------------------------------------------- main
+def _standing_notes(settings: Settings, tasks: list[str], peers: bool) -> list[str]:
+    notes = []
+    if not peers:
+        notes.append("--no-peers: vbjax and TVB were not run; ratios against peers are n/a.")
+        return notes
+    notes.append(
+        "vbjax: make_sdde + mpr_dfun with coupling gathered from its buffer (r only, TVB's "
+        "rounded delays, W[i, j] from j to i; zero-delay self-edges read the current state); "
+        "noise sigma = sqrt(2 nsig) because vbjax adds sigma sqrt(dt) z."
+    )
+    notes.append(
+        "TVB numba: tvb.simulator.backend.nb_mpr with compatibility_mode=True (the corrector "
+        "reuses the predictor's coupling, like TVB's Heun); its kernel is built once and reused "
+        "(the stock run_sim recompiles at every call), so compile time is excluded as for JAX."
+    )
+    if "W2" in tasks:
+        notes.append(
+            f"TVB W2: {settings.w2_tvb_subset} of the {settings.w2_n} coupling values were timed "
+            "(every k-th value) and the rate extrapolated; G is folded into the weights so one "
+            "kernel serves every value (TVB's backend bakes G into the generated code)."
+        )
+    if "W3" in tasks:
+        notes.append(
+            "W3: forward and gradient of each duration each ran in their own process; peak RSS "
+            "is that process's ru_maxrss (imports, compilation and the run); XLA temp is "
+            "compiled.memory_analysis().temp_size_in_bytes. TVB has no gradient."
+        )
+    return notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny settings (smoke test)")
+    parser.add_argument("--only", default="W1,W2,W3", help="comma-separated subset of W1,W2,W3")
+    parser.add_argument("--no-peers", action="store_true", help="run vbt_jax only")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        print(RESULT_TAG + json.dumps(_worker(json.loads(args.worker))), flush=True)
+        return 0
+
+    tasks = [t.strip().upper() for t in args.only.split(",") if t.strip()]
+    unknown = sorted(set(tasks) - set(TOOLS_BY_TASK))
+    if unknown:
+        parser.error(f"--only: unknown workload(s) {unknown}; choose from W1, W2, W3")
+    settings = QUICK if args.quick else FULL
+    report: dict = {
+        "quick": args.quick,
+        "machine": _machine(),
+        "versions": _versions(),
+        "settings": dataclasses.asdict(settings),
+        "notes": _standing_notes(settings, tasks, not args.no_peers),
+    }
+
+    def child(task: str, tool: str, **extra) -> dict:
+        label = f"[{task}] {tool} " + " ".join(f"{k}={v}" for k, v in extra.items())
+        print(label + " ...", file=sys.stderr, flush=True)
+        res = _run_child({"task": task, "tool": tool, "quick": args.quick, **extra})
+        print(f"{label}: {res['status']} {res.get('note', '')}", file=sys.stderr, flush=True)
+        return res
+
+    for task in ("W1", "W2", "W3"):
+        if task not in tasks:
+            continue
+        tools = [t for t in TOOLS_BY_TASK[task] if t in VBT or not args.no_peers]
+        if task == "W3":
+            report[task] = {
+                tool: {
+                    d: {mode: child(task, tool, duration_ms=d, mode=mode)
+                        for mode in ("forward", "grad")}  # fmt: skip
+                    for d in settings.w3_ms
+                }
+                for tool in tools
+            }
+        else:
+            report[task] = {tool: child(task, tool) for tool in tools}
+
+    text = _markdown(report, settings)
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = "quick" if args.quick else "latest"
+    (RESULTS / f"{stem}.md").write_text(text)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
