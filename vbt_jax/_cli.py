@@ -8,10 +8,13 @@ Usage::
     vbt info
     vbt fit | vbt predict          (reserved: not yet available)
 
-``vbt simulate`` checks the whole configuration before compiling, compiles once, runs, and
-writes the run folder atomically: everything goes into a fresh ``<out>.partial-XXXX`` folder
-beside ``<out>``, renamed to ``<out>`` only when complete, so a failed or interrupted run never
-leaves a half-written ``<out>``. An existing ``<out>`` is replaced only with ``--force``.
+``vbt simulate`` checks the whole configuration before compiling, compiles, runs, and writes
+the run folder (see :mod:`vbt_jax._runfolder`). Long runs (>= 1e6 steps) are split into up to
+10 segments, each continuing the previous one exactly (``simulate(resume=...)``), so that a
+progress bar can advance; ``--segments`` sets the number. The folder is written atomically:
+everything goes into a fresh ``<out>.partial-XXXX`` folder beside ``<out>``, renamed to
+``<out>`` only when complete, so a failed or interrupted run never leaves a half-written
+``<out>``. An existing ``<out>`` is replaced only with ``--force``.
 """
 
 from __future__ import annotations

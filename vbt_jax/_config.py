@@ -21,7 +21,8 @@ Schema (``*`` = required; anything not listed is an error naming the key and the
     dtype       = "float32"  # "float32" | "float64" (float64 runs inside jax.enable_x64)
     speed       = 3.0        # conduction speed [mm/ms]; delays = rint(lengths / speed / dt)
     rng         = "hash"     # noise generator: "hash" (fast) | "threefry"
-    transient   = 0.0        # [ms] initial time left out of FC and summaries (still saved)
+    transient   = 0.0        # [ms] initial time left out of the FC and of the figures'
+                             # z-scores and spectra (the data are saved in full)
 
     [connectome]
     source         = "dk84"  # "dk84" (shipped HCP DK 84 regions) | "tvb:76" (tvb-data; 66, 68,
@@ -47,15 +48,16 @@ Schema (``*`` = required; anything not listed is an error naming the key and the
 
     [coupling]               # optional (absent: the model's default coupling)
     kind = "linear"          # "linear" (G, b) | "difference" (G) | "sigmoidal" (G, cmin, cmax,
-                             # midpoint, r); absent: the kind of the model's default coupling
-    G    = 0.5               # the other keys are the coupling's fields (number or list of N)
+                             # midpoint, r); absent: the model's default coupling instance
+    G    = 0.5               # the other keys override the coupling's fields (number or list
+                             # of N)
 
     [noise]                  # optional (absent, or all nsig 0: deterministic)
     nsig = 0.01              # TVB convention (increment sqrt(2 nsig dt) z): one number, a list
                              # with one number per state variable, or a table {state = number}
                              # (states left out get 0)
 
-    [monitors]               # at least one of:
+    [monitors]               # at least one of (defaults: period 1 ms, tr 720 ms, step 1 ms):
     raw  = { period = 1.0, variables = ["r", "V"] }   # instantaneous states every period [ms]
     tavg = { period = 1.0, variables = ["r"] }        # window means; variables default: all
     bold = { tr = 720.0, step = 1.0, scale = 1.0 }    # BOLD every tr [ms] (Balloon-Windkessel

@@ -30,7 +30,7 @@ class Bold(AbstractMonitor):
     step: float = 1.0
     scale: float = 1.0
     params: BalloonParams = BalloonParams()
-    name: str = eqx.field(default="bold", static=True)
+    name: str = eqx.field(default="bold", static=True, kw_only=True)
 
     def grid_period(self):
         return self.step

@@ -29,7 +29,7 @@ class EEG(AbstractMonitor):
     gain: Array = eqx.field(kw_only=True)
     period: float = 1.0
     average_reference: bool = eqx.field(default=True, static=True)
-    name: str = eqx.field(default="eeg", static=True)
+    name: str = eqx.field(default="eeg", static=True, kw_only=True)
 
     def __check_init__(self):
         if jnp.ndim(self.gain) != 2:

@@ -23,7 +23,7 @@ class Raw(AbstractMonitor):
     variables: tuple[str, ...] | None = eqx.field(
         default=None, static=True, converter=as_static_tuple
     )
-    name: str = eqx.field(default="raw", static=True)
+    name: str = eqx.field(default="raw", static=True, kw_only=True)
 
     def init(self, ctx: Context):
         idx = variable_indices(ctx.model, self.variables)

@@ -19,7 +19,7 @@ class TemporalAverage(AbstractMonitor):
     variables: tuple[str, ...] | None = eqx.field(
         default=None, static=True, converter=as_static_tuple
     )
-    name: str = eqx.field(default="tavg", static=True)
+    name: str = eqx.field(default="tavg", static=True, kw_only=True)
 
     def init(self, ctx: Context):
         idx = variable_indices(ctx.model, self.variables)
