@@ -220,3 +220,36 @@ def test_bad_arguments_are_named_before_compiling(kwargs, match):
     base.update(kwargs)
     with pytest.raises(vbt.SimulationError, match=match):
         vbt.simulate(MontbrioPazoRoxin(), conn, **base)
+
+
+def test_vmap_over_subjects_with_different_delays():
+    base = vbt.tvb_connectivity(76).normalised("max")
+    rng = np.random.default_rng(1)
+    W1, L1 = np.asarray(base.weights), np.asarray(base.lengths)
+    W2 = W1 * rng.uniform(0.5, 1.5, W1.shape)
+    L2 = L1 * 1.1
+    Ws, Ls = jnp.asarray(np.stack([W1, W2]), jnp.float32), jnp.asarray(np.stack([L1, L2]))
+    kw = dict(
+        dt=0.1,
+        duration=100.0,
+        key=jr.key(0),
+        initial_state=jnp.array([0.1, -2.0]),
+        coupling=vbt.Linear(G=0.3),
+        noise=vbt.Additive(jnp.array([1e-3, 2e-3])),
+        monitors=Raw(period=1.0),
+    )
+    D = int(max(np.rint(L1 / 3.0 / 0.1).max(), np.rint(L2 / 3.0 / 0.1).max()))
+
+    def one(W, L):
+        conn = vbt.Connectome(W, L, labels=base.labels)
+        return vbt.simulate(MontbrioPazoRoxin(), conn, max_delay=D, block=10, **kw)["raw"]
+
+    batched = jax.jit(jax.vmap(one))(Ws, Ls)
+    for W, L, out in zip((W1, W2), (L1, L2), batched):
+        ref = vbt.simulate(MontbrioPazoRoxin(), vbt.Connectome(W, L, labels=base.labels), **kw)
+        np.testing.assert_allclose(np.asarray(out), np.asarray(ref["raw"]), rtol=2e-5, atol=1e-6)
+    assert not np.allclose(np.asarray(batched[0]), np.asarray(batched[1]))
+    # a block longer than a traced delay is caught at run time
+    with pytest.raises(Exception, match="block"):
+        short = jnp.asarray(np.stack([L1, L1 * 0.2]))
+        jax.block_until_ready(jax.jit(jax.vmap(one))(Ws, short))

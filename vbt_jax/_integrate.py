@@ -437,9 +437,9 @@ def simulate(
     if plan.traced:
         dd = jnp.rint(jnp.asarray(connectome.lengths) / speed / dt)
         bad = jnp.any(((dd > 0) & (dd < K)) | (dd > plan.max_delay))
-        xf = eqx.error_if(
-            xf, bad, f"a traced delay is below block={K} steps or above max_delay={plan.max_delay}"
-        )
+        msg = f"a traced delay is below block={K} steps or above max_delay={plan.max_delay}"
+        xf = eqx.error_if(xf, bad, msg)
+        out_ys = {k: eqx.error_if(v, bad, msg) for k, v in out_ys.items()}
     if on_divergence == "raise":
         # attach the check to every output, so that it runs whichever output is used
         xf = _guard(xf, diverged)
