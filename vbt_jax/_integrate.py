@@ -248,8 +248,7 @@ def simulate(
     sample_steps = [_steps(m.period, dt, f"monitor {m.name!r} period") for m in monitors]
     grid_steps = [_steps(m.grid_period(), dt, f"monitor {m.name!r} grid period") for m in monitors]
     unit = unit_steps(sample_steps + grid_steps)
-    n_steps_req = _steps(duration, dt, "duration") if is_concrete(duration) else None
-    n_units = n_steps_req // unit
+    n_units = _steps(duration, dt, "duration") // unit
     if n_units < 1:
         raise SimulationError(
             f"duration={duration} ms is shorter than the monitors' update unit ({unit * dt} ms)"
