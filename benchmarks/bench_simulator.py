@@ -60,6 +60,9 @@ W2_G_RANGE = (0.0, 0.3)
 SAMPLE_MS = 1.0
 LOSS_TARGET = 0.1
 VBJAX_GRAD_LIMIT_BYTES = 8e9  # skip a vbjax gradient whose XLA temp estimate exceeds this
+W3_TIME_LIMIT_S = 900.0  # skip a gradient whose time, extrapolated linearly, exceeds this
+VBJAX_CHUNK_MS = 100.0  # chunk length of vbjax's make_continuation variant
+VBJAX_W2_BATCH = 16  # vbjax W2: lax.map over vmapped batches of this size on each device
 
 # targets (reported, never used to choose settings)
 W1_TARGET = 3.0  # vbt_jax >= 3x faster than the fastest peer
@@ -67,12 +70,40 @@ W2_TARGET = 3.0  # vbt_jax >= 3x vbjax's simulations per second
 W3_TIME_TARGET = 3.0  # gradient time <= 3x forward time
 W3_MEMORY_TARGET = 2.0  # peak RSS of the longest gradient <= 2x that of the shortest
 
-VBT = ("vbt_jax (hash)", "vbt_jax (threefry)")
-PEERS = ("vbjax", "TVB numba", "TVB numpy")
+
+@dataclasses.dataclass(frozen=True)
+class Tool:
+    """One way of running the workload.
+
+    Attributes:
+        kind: ``"vbt"``, ``"vbjax"``, ``"tvb-numba"`` or ``"tvb-numpy"``.
+        rng: vbt_jax's noise generator.
+        w2: how W2's batch is run: ``"vmap"``, ``"map"`` (``lax.map``, one simulation at a
+            time) or ``"pmap-map"`` (pmap over host devices, ``lax.map`` over vmapped batches).
+        chunked: vbjax only: ``make_continuation`` chunks of ``VBJAX_CHUNK_MS``, each
+            rematerialised under ``jax.grad``.
+    """
+
+    kind: str
+    rng: str = "hash"
+    w2: str = "vmap"
+    chunked: bool = False
+
+
+TOOLS = {
+    "vbt_jax (hash)": Tool("vbt"),
+    "vbt_jax (threefry)": Tool("vbt", rng="threefry"),
+    "vbt_jax (hash, lax.map)": Tool("vbt", w2="map"),
+    "vbjax": Tool("vbjax", w2="pmap-map"),
+    "vbjax (chunked)": Tool("vbjax", chunked=True),
+    "TVB numba": Tool("tvb-numba"),
+    "TVB numpy": Tool("tvb-numpy"),
+}
+VBT = tuple(name for name, tool in TOOLS.items() if tool.kind == "vbt")
 TOOLS_BY_TASK = {
-    "W1": VBT + PEERS,
+    "W1": ("vbt_jax (hash)", "vbt_jax (threefry)", "vbjax", "TVB numba", "TVB numpy"),
     "W2": VBT + ("vbjax", "TVB numba"),
-    "W3": VBT + ("vbjax",),
+    "W3": ("vbt_jax (hash)", "vbt_jax (threefry)", "vbjax", "vbjax (chunked)"),
 }
 
 
@@ -107,23 +138,37 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _repeat(fn: Callable[[int], object], settings: Settings) -> tuple[list[float], list]:
-    """Call ``fn(rep)`` up to ``settings.reps`` times; stop early once ``budget_s`` is spent."""
+def _repeat(fn: Callable[[int], object], settings: Settings) -> tuple[list[float], list, dict]:
+    """Time ``fn(rep)``: one warm-up call, then up to ``settings.reps`` calls, fewer once
+    ``budget_s`` is spent.
+
+    The warm-up call (first execution: allocation, page faults) is excluded, unless it alone
+    takes more than a quarter of the budget: then it is the single measurement.
+
+    Returns:
+        (times [s], outputs, {"warm_s": seconds of the excluded call or None}).
+    """
+    t0 = time.perf_counter()
+    out = fn(0)
+    warm = time.perf_counter() - t0
+    if warm > settings.budget_s / 4:
+        return [warm], [out], {"warm_s": None}
     times, outs = [], []
     start = time.perf_counter()
     while len(times) < settings.reps:
         t0 = time.perf_counter()
-        outs.append(fn(len(times)))
+        outs.append(fn(len(times) + 1))
         times.append(time.perf_counter() - t0)
         if time.perf_counter() - start > settings.budget_s:
             break
-    return times, outs
+    return times, outs, {"warm_s": warm}
 
 
-def _summary(times: list[float], compile_s: float | None, **extra) -> dict:
+def _summary(times: list[float], compile_s: float | None, warm: dict, **extra) -> dict:
     return {
         "status": "ok",
         "compile_s": compile_s,
+        **warm,
         "times_s": times,
         "median_s": statistics.median(times),
         "reps": len(times),
@@ -172,16 +217,21 @@ def _vbt_runner(rng: str, duration_ms: float):
     return run
 
 
-def _vbjax_runner(duration_ms: float):
+def _vbjax_runner(duration_ms: float, chunked: bool):
     """The workload in vbjax: ``make_sdde`` (stochastic Heun over a buffer that holds the
-    history followed by the pre-drawn normal samples), ``mpr_dfun`` and ``mpr_r_positive``.
+    history followed by the pre-drawn normal samples), ``mpr_dfun`` and ``mpr_r_positive``;
+    with ``chunked``, ``make_continuation`` runs it in chunks (vbjax's helper for long runs),
+    each chunk rematerialised under ``jax.grad``.
 
-    The coupling is written in the style of vbjax's ``delay_apply`` but gathers only r (cv = 0)
-    with TVB's rounded delays: ``make_delay_helper`` floors the delays, and ``delay_apply``
-    pairs ``W[j, i]`` with the delay of edge (i, j), which is wrong for directed weights.
-    Zero-delay (self) edges read the current state: at the corrector stage ``make_sdde``'s
-    buffer slot for them still holds a noise sample.
+    The coupling follows vbjax's ``delay_apply`` but gathers only r (cv = 0), from a window of
+    the buffer with constant indices (gathering with indices computed from the step makes
+    ``jax.grad`` store an index array per step: 15 GB of XLA temp through 10 s instead of
+    0.9 GB), with TVB's rounded delays and ``W[i, j]`` read as j -> i (``make_delay_helper``
+    floors the delays; ``delay_apply`` pairs ``W[j, i]`` with the delay of edge (i, j), which
+    is wrong for directed weights). Zero-delay (self) edges read the current state: at the
+    corrector stage their slot in ``make_sdde``'s buffer still holds a noise sample.
     """
+    import jax
     import jax.numpy as jnp
     import jax.random as jr
     import vbjax as vb
@@ -193,33 +243,54 @@ def _vbjax_runner(duration_ms: float):
     now = (lags == 0) & (W != 0)
     w_delayed = jnp.asarray(np.where(now, 0.0, W), jnp.float32)
     w_now = jnp.asarray(np.where(now, W, 0.0), jnp.float32)
-    lags_j = jnp.asarray(lags)
+    back = jnp.asarray(n_hist - lags)  # row of each edge's delayed value in the window
     src = jnp.asarray(np.tile(np.arange(N_REGIONS), (N_REGIONS, 1)))
     # vbjax adds gfun * sqrt(dt) * z per step: gfun = sqrt(2 nsig) gives TVB's increment
     sigma = jnp.sqrt(2.0 * jnp.asarray(NSIG, jnp.float32))[:, None]
     n_steps, per = _steps(duration_ms), _steps(SAMPLE_MS)
+    chunk = _steps(VBJAX_CHUNK_MS) if chunked else n_steps
+    if n_steps % chunk:
+        raise ValueError(f"duration {duration_ms} ms is not a multiple of {VBJAX_CHUNK_MS} ms")
 
     def dfun(buf, x, t, p):
         G, theta = p
-        delayed = jnp.sum(w_delayed * buf[t - lags_j, 0, src], axis=1)
+        window = jax.lax.dynamic_slice(buf, (t - n_hist, 0, 0), (n_hist + 1, 1, N_REGIONS))
+        delayed = jnp.sum(w_delayed * window[back, 0, src], axis=1)
         return vb.mpr_dfun(x, (G * (delayed + w_now @ x[0]), 0.0), theta)
 
     _, loop = vb.make_sdde(DT, n_hist, dfun, sigma, adhoc=vb.mpr_r_positive)
-    x0 = jnp.broadcast_to(jnp.asarray(X0, jnp.float32)[:, None], (n_hist + 1, 2, N_REGIONS))
+    x0 = jnp.asarray(X0, jnp.float32)[:, None] * jnp.ones((n_hist + 1, 2, N_REGIONS))
 
-    def run(G, eta, key):
+    def run_plain(G, eta, key):
         z = jr.normal(key, (n_steps, 2, N_REGIONS), jnp.float32)
         _, xs = loop(jnp.concatenate([x0, z]), (G, vb.mpr_default_theta._replace(eta=eta)))
-        samples = xs[per - 1 :: per]
+        return xs[per - 1 :: per]
+
+    def run_chunked(G, eta, key):
+        step_chunk = vb.make_continuation(loop, chunk, n_hist, N_REGIONS, 2)
+        p = (G, vb.mpr_default_theta._replace(eta=eta))
+
+        @jax.checkpoint
+        def one_chunk(buf, k):
+            buf, xs = step_chunk(buf, p, k)
+            return buf, xs[per - 1 :: per]
+
+        buf0 = jnp.concatenate([x0, jnp.zeros((chunk, 2, N_REGIONS))])
+        _, ys = jax.lax.scan(one_chunk, buf0, jr.split(key, n_steps // chunk))
+        return ys.reshape((-1, 2, N_REGIONS))
+
+    def run(G, eta, key):
+        samples = (run_chunked if chunked else run_plain)(G, eta, key)
         return samples, ~jnp.all(jnp.isfinite(samples))
 
     return run
 
 
-def _jax_runner(tool: str, duration_ms: float):
-    if tool == "vbjax":
-        return _vbjax_runner(duration_ms)
-    return _vbt_runner(tool.split("(")[1].rstrip(")"), duration_ms)
+def _jax_runner(name: str, duration_ms: float):
+    tool = TOOLS[name]
+    if tool.kind == "vbjax":
+        return _vbjax_runner(duration_ms, tool.chunked)
+    return _vbt_runner(tool.rng, duration_ms)
 
 
 def _jax_w1(tool: str, settings: Settings) -> dict:
@@ -232,12 +303,12 @@ def _jax_w1(tool: str, settings: Settings) -> dict:
     t0 = time.perf_counter()
     compiled = jax.jit(lambda key: run(G_W1, eta, key)).lower(jr.key(0)).compile()
     compile_s = time.perf_counter() - t0
-    jax.block_until_ready(compiled(jr.key(0)))
-    times, outs = _repeat(lambda rep: jax.block_until_ready(compiled(jr.key(rep + 1))), settings)
+    times, outs, warm = _repeat(lambda rep: jax.block_until_ready(compiled(jr.key(rep))), settings)
     r_means = [float(np.mean(np.asarray(y)[:, 0])) for y, _ in outs]
     return _summary(
         times,
         compile_s,
+        warm,
         per_sim_s=statistics.median(times) / (settings.w1_ms / 1000.0),
         r_means=r_means,
         diverged=sum(bool(d) for _, d in outs),
@@ -258,23 +329,33 @@ def _jax_w2(tool: str, settings: Settings) -> dict:
     def one(G, key):
         return run(G, eta, key)
 
-    n_dev = jax.local_device_count()
-    if tool == "vbjax" and n_dev > 1 and n % n_dev == 0:
-        # vbjax's own recipe (its bench_vmap.py): pmap over the host devices its import
-        # creates, vmap within each
-        fn, args = jax.pmap(jax.vmap(one)), (Gs.reshape(n_dev, -1), keys.reshape(n_dev, -1))
-        batching = f"pmap over {n_dev} devices x vmap"
+    def batched(G, key):
+        return jax.lax.map(lambda a: one(*a), (G, key), batch_size=VBJAX_W2_BATCH)
+
+    mode, n_dev = TOOLS[tool].w2, jax.local_device_count()
+    if mode == "pmap-map" and n_dev > 1 and n % n_dev == 0:
+        # vbjax's recipe (its bench_vmap.py): pmap over the host devices its import creates;
+        # within each, vmapped batches of VBJAX_W2_BATCH (a 128-wide vmap runs 4x slower)
+        fn, args = jax.pmap(batched), (Gs.reshape(n_dev, -1), keys.reshape(n_dev, -1))
+        batching = f"pmap over {n_dev} devices x lax.map of vmap({VBJAX_W2_BATCH})"
+    elif mode == "pmap-map":
+        fn, args = jax.jit(batched), (Gs, keys)
+        batching = f"lax.map of vmap({VBJAX_W2_BATCH})"
+    elif mode == "map":
+        fn, args = jax.jit(lambda G, key: jax.lax.map(lambda a: one(*a), (G, key))), (Gs, keys)
+        batching = "lax.map, one at a time"
     else:
         fn, args = jax.jit(jax.vmap(one)), (Gs, keys)
         batching = "vmap"
     t0 = time.perf_counter()
     compiled = fn.lower(*args).compile()
     compile_s = time.perf_counter() - t0
-    times, outs = _repeat(lambda rep: jax.block_until_ready(compiled(*args)), settings)
+    times, outs, warm = _repeat(lambda rep: jax.block_until_ready(compiled(*args)), settings)
     median = statistics.median(times)
     return _summary(
         times,
         compile_s,
+        warm,
         n_sims=n,
         sims_per_s=n / median,
         batching=batching,
@@ -302,21 +383,24 @@ def _jax_w3(tool: str, settings: Settings, duration_ms: float, mode: str) -> dic
     t0 = time.perf_counter()
     compiled = jax.jit(fn).lower(params, key).compile()
     compile_s = time.perf_counter() - t0
+    rss_compiled = _peak_rss_mb()
     analysis = compiled.memory_analysis()
     temp = None if analysis is None else int(analysis.temp_size_in_bytes)
-    if tool == "vbjax" and temp is not None and temp > VBJAX_GRAD_LIMIT_BYTES:
+    if TOOLS[tool].kind == "vbjax" and temp is not None and temp > VBJAX_GRAD_LIMIT_BYTES:
         return {
             "status": "skipped",
             "note": f"XLA temp estimate {temp / 1e9:.1f} GB > {VBJAX_GRAD_LIMIT_BYTES / 1e9:g} GB",
             "temp_bytes": temp,
         }
-    times, outs = _repeat(lambda rep: jax.block_until_ready(compiled(params, key)), settings)
+    times, outs, warm = _repeat(lambda rep: jax.block_until_ready(compiled(params, key)), settings)
     finite = all(bool(np.all(np.isfinite(np.asarray(x)))) for x in jtu.tree_leaves(outs[-1]))
     return _summary(
         times,
         compile_s,
+        warm,
         temp_bytes=temp,
         rss_setup_mb=rss_setup,
+        rss_compiled_mb=rss_compiled,
         peak_rss_mb=_peak_rss_mb(),
         finite=finite,
     )
@@ -391,7 +475,7 @@ def _tvb_w1(tool: str, settings: Settings) -> dict:
         t0 = time.perf_counter()
         _nb_run(backend, sim, 10)
         compile_s = time.perf_counter() - t0
-        times, outs = _repeat(lambda rep: _nb_run(backend, sim, n_steps), settings)
+        times, outs, warm = _repeat(lambda rep: _nb_run(backend, sim, n_steps), settings)
     else:
         warm = _tvb_simulator(G_W1, 10 * DT, monitors.SubSample(period=SAMPLE_MS))
         t0 = time.perf_counter()
@@ -410,11 +494,12 @@ def _tvb_w1(tool: str, settings: Settings) -> dict:
             return time.perf_counter() - t0, data[:, :, :, 0]
 
         # configure() is set-up, not simulation: time run() alone
-        _, timed = _repeat(once, settings)
+        _, timed, warm = _repeat(once, settings)
         times, outs = [t for t, _ in timed], [d for _, d in timed]
     return _summary(
         times,
         compile_s,
+        warm,
         per_sim_s=statistics.median(times) / (settings.w1_ms / 1000.0),
         r_means=[float(np.mean(y[:, 0])) for y in outs],
         diverged=sum(not np.all(np.isfinite(y)) for y in outs),
@@ -442,11 +527,12 @@ def _tvb_w2(settings: Settings) -> dict:
             diverged += not np.all(np.isfinite(_nb_run(backend, sim, n_steps)))
         return diverged
 
-    times, outs = _repeat(sweep, settings)
+    times, outs, warm = _repeat(sweep, settings)
     rate = len(Gs) / statistics.median(times)
     return _summary(
         times,
         compile_s,
+        warm,
         n_sims=len(Gs),
         sims_per_s=rate,
         batching=f"Python loop over {len(Gs)} of {settings.w2_n} values, one kernel",
@@ -460,20 +546,17 @@ def _worker(job: dict) -> dict:
     settings = QUICK if job["quick"] else FULL
     tool, task = job["tool"], job["task"]
     try:
+        tvb = TOOLS[tool].kind.startswith("tvb")
         if task == "W1":
-            if tool.startswith("TVB"):
-                return _tvb_w1(tool, settings)
-            return _jax_w1(tool, settings)
+            return _tvb_w1(tool, settings) if tvb else _jax_w1(tool, settings)
         if task == "W2":
-            if tool.startswith("TVB"):
-                return _tvb_w2(settings)
-            return _jax_w2(tool, settings)
+            return _tvb_w2(settings) if tvb else _jax_w2(tool, settings)
         return _jax_w3(tool, settings, job["duration_ms"], job["mode"])
     except ImportError as e:
         return {"status": "skipped", "note": f"{tool} not available ({type(e).__name__}: {e})"}
 
 
-def _run_child(job: dict, timeout_s: float = 3600.0) -> dict:
+def _run_child(job: dict, timeout_s: float = 2400.0) -> dict:
     """Run one job in a fresh interpreter; never raises."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -512,6 +595,7 @@ def _machine() -> dict:
     except OSError:
         pass
     return {
+        "load_average_start": os.getloadavg(),
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gib": mem_gib,
@@ -522,8 +606,17 @@ def _machine() -> dict:
 
 def _versions() -> dict:
     out = {}
-    for dist in ("vbt_jax", "jax", "jaxlib", "equinox", "numpy", "vbjax", "tvb-library",
-                 "tvb-data", "numba"):  # fmt: skip
+    for dist in (
+        "vbt_jax",
+        "jax",
+        "jaxlib",
+        "equinox",
+        "numpy",
+        "vbjax",
+        "tvb-library",
+        "tvb-data",
+        "numba",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -531,12 +624,16 @@ def _versions() -> dict:
     try:
         rev = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         out["git"] = rev + (" (uncommitted changes)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         out["git"] = "unknown"
@@ -548,6 +645,10 @@ def _f(x, fmt: str = ".3g") -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "—"
     return format(x, fmt)
+
+
+def _load(values) -> str:
+    return "—" if values is None else "/".join(f"{v:.2f}" for v in values)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -572,9 +673,17 @@ def _report_w1(res: dict, settings: Settings, notes: list[str]) -> str:
     peers = [ok[t]["per_sim_s"] for t in ok if t not in VBT]
     fastest = min(peers) if peers else None
     vbjax = ok.get("vbjax", {}).get("per_sim_s")
-    headers = ["tool", "compile s", "median s (reps)", "s per simulated s", "speed-up vs fastest peer",
-               "vs vbjax", "mean r (sd over reps)", "diverged runs",
-               f"target: >= {W1_TARGET:g}x fastest peer"]  # fmt: skip
+    headers = [
+        "tool",
+        "compile / warm-up s",
+        "median s (reps)",
+        "s per simulated s",
+        "speed-up vs fastest peer",
+        "vs vbjax",
+        "mean r (sd over reps)",
+        "diverged runs",
+        f"target: >= {W1_TARGET:g}x fastest peer",
+    ]
     rows = []
     for tool, r in res.items():
         if r["status"] != "ok":
@@ -584,17 +693,19 @@ def _report_w1(res: dict, settings: Settings, notes: list[str]) -> str:
         sd = statistics.stdev(finite) if len(finite) > 1 else None
         mean_r = f"{_f(statistics.fmean(finite), '.4f') if finite else '—'} ({_f(sd, '.1e')})"
         speedup = fastest / r["per_sim_s"] if fastest else None
-        rows.append([
-            tool,
-            _f(r["compile_s"], ".2f"),
-            f"{_f(r['median_s'], '.3g')} ({r['reps']})",
-            _f(r["per_sim_s"], ".3g"),
-            _f(speedup, ".2f"),
-            _f(vbjax / r["per_sim_s"] if vbjax else None, ".2f"),
-            mean_r,
-            f"{r['diverged']} of {r['reps']}",
-            _verdict(speedup, W1_TARGET, True) if tool in VBT else "",
-        ])  # fmt: skip
+        rows.append(
+            [
+                tool,
+                _f(r["compile_s"], ".2f"),
+                f"{_f(r['median_s'], '.3g')} ({r['reps']})",
+                _f(r["per_sim_s"], ".3g"),
+                _f(speedup, ".2f"),
+                _f(vbjax / r["per_sim_s"] if vbjax else None, ".2f"),
+                mean_r,
+                f"{r['diverged']} of {r['reps']}",
+                _verdict(speedup, W1_TARGET, True) if tool in VBT else "",
+            ]
+        )
     out = [f"## W1: one {settings.w1_ms / 1000:g} s run, G = {G_W1}", "", _table(headers, rows)]
     out += ["", _agreement(ok, notes)]
     return "\n".join(out)
@@ -629,8 +740,17 @@ def _report_w2(res: dict, settings: Settings, notes: list[str]) -> str:
     peers = [ok[t]["sims_per_s"] for t in ok if t not in VBT]
     fastest = max(peers) if peers else None
     vbjax = ok.get("vbjax", {}).get("sims_per_s")
-    headers = ["tool", "batching", "compile s", "median s (reps)", "simulations/s",
-               "vs fastest peer", "vs vbjax", "diverged", f"target: >= {W2_TARGET:g}x vbjax"]  # fmt: skip
+    headers = [
+        "tool",
+        "batching",
+        "compile s",
+        "median s (reps)",
+        "simulations/s",
+        "vs fastest peer",
+        "vs vbjax",
+        "diverged",
+        f"target: >= {W2_TARGET:g}x vbjax",
+    ]
     rows = []
     for tool, r in res.items():
         if r["status"] != "ok":
@@ -639,18 +759,21 @@ def _report_w2(res: dict, settings: Settings, notes: list[str]) -> str:
         median = f"{_f(r['median_s'], '.3g')} ({r['reps']})"
         if "extrapolated_s" in r:
             median += f"; {settings.w2_n} extrapolated: {_f(r['extrapolated_s'], '.3g')}"
-        rows.append([
-            tool,
-            r["batching"],
-            _f(r["compile_s"], ".2f"),
-            median,
-            _f(r["sims_per_s"], ".3g"),
-            _f(r["sims_per_s"] / fastest if fastest else None, ".2f"),
-            _f(r["sims_per_s"] / vbjax if vbjax else None, ".2f"),
-            f"{r['diverged']} of {r['n_sims']}",
-            _verdict(r["sims_per_s"] / vbjax if vbjax else None, W2_TARGET, True)
-            if tool in VBT else "",
-        ])  # fmt: skip
+        rows.append(
+            [
+                tool,
+                r["batching"],
+                _f(r["compile_s"], ".2f"),
+                median,
+                _f(r["sims_per_s"], ".3g"),
+                _f(r["sims_per_s"] / fastest if fastest else None, ".2f"),
+                _f(r["sims_per_s"] / vbjax if vbjax else None, ".2f"),
+                f"{r['diverged']} of {r['n_sims']}",
+                _verdict(r["sims_per_s"] / vbjax if vbjax else None, W2_TARGET, True)
+                if tool in VBT
+                else "",
+            ]
+        )
     title = (
         f"## W2: {settings.w2_n} coupling values G in [{W2_G_RANGE[0]}, {W2_G_RANGE[1]}] x "
         f"{settings.w2_ms / 1000:g} s, one batch"
@@ -659,50 +782,72 @@ def _report_w2(res: dict, settings: Settings, notes: list[str]) -> str:
 
 
 def _report_w3(res: dict, settings: Settings, notes: list[str]) -> str:
-    headers = ["tool", "simulated s", "forward s (reps)", "gradient s (reps)", "grad / forward",
-               "compile s fwd / grad", "peak RSS MB fwd / grad", "XLA temp MB fwd / grad",
-               "gradient finite", f"target: grad <= {W3_TIME_TARGET:g}x forward"]  # fmt: skip
+    headers = [
+        "tool",
+        "simulated s",
+        "forward s (reps)",
+        "gradient s (reps)",
+        "grad / forward",
+        "compile s fwd / grad",
+        "peak RSS MB fwd / grad",
+        "XLA temp MB fwd / grad",
+        "gradient finite",
+        f"target: grad <= {W3_TIME_TARGET:g}x forward",
+    ]
     rows, memory = [], []
     for tool, by_duration in res.items():
-        rss = {}
+        rss, temp = {}, {}
         for duration, pair in by_duration.items():
             fwd, grad = pair["forward"], pair["grad"]
             if fwd["status"] != "ok" or grad["status"] != "ok":
                 bad = grad if grad["status"] != "ok" else fwd
-                rows.append([tool, f"{duration / 1000:g}", f"{bad['status']}: {bad['note']}"]
-                            + [""] * (len(headers) - 3))  # fmt: skip
+                rows.append(
+                    [tool, f"{duration / 1000:g}", f"{bad['status']}: {bad['note']}"]
+                    + [""] * (len(headers) - 3)
+                )
                 continue
             ratio = grad["median_s"] / fwd["median_s"]
             rss[duration] = grad["peak_rss_mb"]
+            temp[duration] = grad["temp_bytes"]
 
             def mb(x):
                 return _f(None if x is None else x / 1e6, ".0f")
 
-            rows.append([
-                tool,
-                f"{duration / 1000:g}",
-                f"{_f(fwd['median_s'], '.3g')} ({fwd['reps']})",
-                f"{_f(grad['median_s'], '.3g')} ({grad['reps']})",
-                _f(ratio, ".2f"),
-                f"{_f(fwd['compile_s'], '.1f')} / {_f(grad['compile_s'], '.1f')}",
-                f"{_f(fwd['peak_rss_mb'], '.0f')} / {_f(grad['peak_rss_mb'], '.0f')}",
-                f"{mb(fwd['temp_bytes'])} / {mb(grad['temp_bytes'])}",
-                "yes" if grad["finite"] else "NO (NaN/inf)",
-                _verdict(ratio, W3_TIME_TARGET, False) if tool in VBT else "",
-            ])  # fmt: skip
+            rows.append(
+                [
+                    tool,
+                    f"{duration / 1000:g}",
+                    f"{_f(fwd['median_s'], '.3g')} ({fwd['reps']})",
+                    f"{_f(grad['median_s'], '.3g')} ({grad['reps']})",
+                    _f(ratio, ".2f"),
+                    f"{_f(fwd['compile_s'], '.1f')} / {_f(grad['compile_s'], '.1f')}",
+                    f"{_f(fwd['peak_rss_mb'], '.0f')} / {_f(grad['peak_rss_mb'], '.0f')}",
+                    f"{mb(fwd['temp_bytes'])} / {mb(grad['temp_bytes'])}",
+                    "yes" if grad["finite"] else "NO (NaN/inf)",
+                    _verdict(ratio, W3_TIME_TARGET, False) if tool in VBT else "",
+                ]
+            )
         lo, hi = min(settings.w3_ms), max(settings.w3_ms)
         if lo in rss and hi in rss:
             growth = rss[hi] / rss[lo]
-            verdict = (
-                _verdict(growth, W3_MEMORY_TARGET, False) if tool in VBT else f"{growth:.2f}x"
-            )
-            memory.append(
+            verdict = _verdict(growth, W3_MEMORY_TARGET, False) if tool in VBT else f"{growth:.2f}x"
+            line = (
                 f"- {tool}: peak RSS of the gradient, {hi / 1000:g} s / {lo / 1000:g} s = "
                 f"{rss[hi]:.0f} / {rss[lo]:.0f} MB: {verdict}"
                 + (f" (target <= {W3_MEMORY_TARGET:g}x)" if tool in VBT else "")
             )
-    out = ["## W3: jax.grad through W1 (loss: mean squared error of time-averaged r vs 0.1; "
-           "gradient with respect to G and eta[76])", "", _table(headers, rows)]  # fmt: skip
+            if temp[hi] and temp[lo]:
+                line += (
+                    f"; XLA temp {temp[hi] / 1e6:.0f} / {temp[lo] / 1e6:.0f} MB = "
+                    f"{temp[hi] / temp[lo]:.1f}x"
+                )
+            memory.append(line)
+    out = [
+        "## W3: jax.grad through W1 (loss: mean squared error of time-averaged r vs 0.1; "
+        "gradient with respect to G and eta[76])",
+        "",
+        _table(headers, rows),
+    ]
     if memory:
         out += ["", "Memory growth:", *memory]
     return "\n".join(out)
@@ -715,7 +860,8 @@ def _markdown(report: dict, settings: Settings) -> str:
         "# vbt_jax simulator benchmark" + (" (--quick: tiny settings)" if report["quick"] else ""),
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['platform']}, "
-        f"Python {m['python']}.",
+        f"Python {m['python']}. Load average (1, 5, 15 min) at start "
+        f"{_load(m['load_average_start'])}, at end {_load(m.get('load_average_end'))}.",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
         "",
         "Workload: MPR (TVB defaults, eta -5), connectivity_76 (weights / max), delays "
@@ -743,9 +889,11 @@ def _standing_notes(settings: Settings, tasks: list[str], peers: bool) -> list[s
         notes.append("--no-peers: vbjax and TVB were not run; ratios against peers are n/a.")
         return notes
     notes.append(
-        "vbjax: make_sdde + mpr_dfun with coupling gathered from its buffer (r only, TVB's "
-        "rounded delays, W[i, j] from j to i; zero-delay self-edges read the current state); "
-        "noise sigma = sqrt(2 nsig) because vbjax adds sigma sqrt(dt) z."
+        "vbjax: make_sdde + mpr_dfun + mpr_r_positive; the coupling gathers r from a window of "
+        "its buffer (TVB's rounded delays, W[i, j] from j to i; zero-delay self-edges read the "
+        "current state); noise sigma = sqrt(2 nsig) because vbjax adds sigma sqrt(dt) z. "
+        f"'vbjax (chunked)' runs make_continuation chunks of {VBJAX_CHUNK_MS:g} ms, each under "
+        "jax.checkpoint."
     )
     notes.append(
         "TVB numba: tvb.simulator.backend.nb_mpr with compatibility_mode=True (the corrector "
@@ -753,6 +901,12 @@ def _standing_notes(settings: Settings, tasks: list[str], peers: bool) -> list[s
         "(the stock run_sim recompiles at every call), so compile time is excluded as for JAX."
     )
     if "W2" in tasks:
+        notes.append(
+            "W2 batching: vbt_jax with jax.vmap (the stated workload), plus one row with "
+            "lax.map (one simulation at a time); vbjax with the fastest recipe found for it (pmap "
+            f"over its host devices, lax.map over vmapped batches of {VBJAX_W2_BATCH}; one "
+            "pmap x vmap batch of 256 ran 4x slower)."
+        )
         notes.append(
             f"TVB W2: {settings.w2_tvb_subset} of the {settings.w2_n} coupling values were timed "
             "(every k-th value) and the rate extrapolated; G is folded into the weights so one "
@@ -762,9 +916,35 @@ def _standing_notes(settings: Settings, tasks: list[str], peers: bool) -> list[s
         notes.append(
             "W3: forward and gradient of each duration each ran in their own process; peak RSS "
             "is that process's ru_maxrss (imports, compilation and the run); XLA temp is "
-            "compiled.memory_analysis().temp_size_in_bytes. TVB has no gradient."
+            "compiled.memory_analysis().temp_size_in_bytes. TVB has no gradient. A gradient "
+            f"whose time, extrapolated linearly from the next shorter duration, exceeds "
+            f"{W3_TIME_LIMIT_S:g} s is skipped (a lower bound: vbjax's unchunked gradient time "
+            "grows faster than linearly)."
         )
     return notes
+
+
+def _w3_tool(tool: str, settings: Settings, child: Callable[..., dict]) -> dict:
+    """W3 for one tool, shortest duration first. A duration whose gradient would take longer
+    than ``W3_TIME_LIMIT_S`` (linear extrapolation from the last one measured) is skipped, and
+    so are the longer ones after it."""
+    out, last, skipped = {}, None, None
+    for d in sorted(settings.w3_ms):
+        if skipped is None and last is not None:
+            estimate = last[1] * d / last[0]
+            if estimate > W3_TIME_LIMIT_S:
+                note = (
+                    f"gradient estimated >= {estimate:.0f} s (linear from {last[0] / 1000:g} s) "
+                    f"> {W3_TIME_LIMIT_S:g} s"
+                )
+                skipped = {"status": "skipped", "note": note}
+        if skipped is not None:
+            out[d] = {"forward": skipped, "grad": skipped}
+            continue
+        out[d] = {mode: child("W3", tool, duration_ms=d, mode=mode) for mode in ("forward", "grad")}
+        if out[d]["grad"]["status"] == "ok":
+            last = (d, out[d]["grad"]["median_s"])
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -804,16 +984,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         tools = [t for t in TOOLS_BY_TASK[task] if t in VBT or not args.no_peers]
         if task == "W3":
-            report[task] = {
-                tool: {
-                    d: {mode: child(task, tool, duration_ms=d, mode=mode)
-                        for mode in ("forward", "grad")}  # fmt: skip
-                    for d in settings.w3_ms
-                }
-                for tool in tools
-            }
+            report[task] = {tool: _w3_tool(tool, settings, child) for tool in tools}
         else:
             report[task] = {tool: child(task, tool) for tool in tools}
+    report["machine"]["load_average_end"] = os.getloadavg()
 
     text = _markdown(report, settings)
     print(text)
