@@ -253,3 +253,24 @@ def test_vmap_over_subjects_with_different_delays():
     with pytest.raises(Exception, match="block"):
         short = jnp.asarray(np.stack([L1, L1 * 0.2]))
         jax.block_until_ready(jax.jit(jax.vmap(one))(Ws, short))
+
+
+def test_vmap_over_seeds_equals_separate_runs():
+    conn = vbt.tvb_connectivity(76).normalised("max")
+
+    def run(key):
+        return vbt.simulate(
+            MontbrioPazoRoxin(),
+            conn,
+            duration=50.0,
+            key=key,
+            monitors=Raw(period=1.0),
+            **_noisy_kwargs(),
+        )["raw"]
+
+    keys = jr.split(jr.key(7), 3)
+    batched = np.asarray(jax.jit(jax.vmap(run))(keys))
+    single = jax.jit(run)
+    for i in range(3):
+        np.testing.assert_allclose(batched[i], np.asarray(single(keys[i])), rtol=1e-6, atol=1e-7)
+    assert not np.allclose(batched[0], batched[1])
