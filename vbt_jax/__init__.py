@@ -28,6 +28,10 @@ from ._errors import ConfigError as ConfigError
 from ._errors import ConnectomeError as ConnectomeError
 from ._errors import DivergenceError as DivergenceError
 from ._errors import SimulationError as SimulationError
+from ._imaging import RegionTimeSeries as RegionTimeSeries
+from ._imaging import check_against_connectome as check_against_connectome
+from ._imaging import load_nifti_regions as load_nifti_regions
+from ._imaging import load_region_timeseries as load_region_timeseries
 from ._integrate import SimState as SimState
 from ._integrate import Solution as Solution
 from ._integrate import simulate as simulate
