@@ -39,6 +39,12 @@ from ._leadfield import average_reference as average_reference
 from ._leadfield import load_tvb_eeg_gain as load_tvb_eeg_gain
 from ._leadfield import project as project
 from ._leadfield import region_gain_from_vertices as region_gain_from_vertices
+from ._linear import hopf_fc as hopf_fc
+from ._linear import hopf_jacobian as hopf_jacobian
+from ._linear import is_stable as is_stable
+from ._linear import linear_fc as linear_fc
+from ._linear import solve_lyapunov as solve_lyapunov
+from ._linear import stationary_covariance as stationary_covariance
 from ._noise import Additive as Additive
 from ._solvers import EulerMaruyama as EulerMaruyama
 from ._solvers import Heun as Heun
