@@ -74,7 +74,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import math
 import tomllib
 from collections.abc import Mapping
@@ -84,18 +83,12 @@ from types import MappingProxyType
 from typing import Any
 
 from ._errors import ConfigError
+from .models import MODELS
 
 # --------------------------------------------------------------------------- registries
 
-#: Model names usable in ``[model] name`` -> (module, class). Imported lazily.
-MODEL_REGISTRY: Mapping[str, tuple[str, str]] = MappingProxyType(
-    {
-        "mpr": ("vbt_jax.models.mpr", "MontbrioPazoRoxin"),
-        "jansen_rit": ("vbt_jax.models.jansen_rit", "JansenRit"),
-        "wong_wang": ("vbt_jax.models.wong_wang", "ReducedWongWangExcInh"),
-        "hopf": ("vbt_jax.models.hopf", "StuartLandau"),
-    }
-)
+#: Model names usable in ``[model] name`` -> model class (the models package registry).
+MODEL_REGISTRY: Mapping[str, type] = MappingProxyType(MODELS)
 
 #: Coupling kinds usable in ``[coupling] kind`` -> class name in ``vbt_jax._coupling``.
 COUPLING_KINDS: Mapping[str, str] = MappingProxyType(
@@ -132,31 +125,19 @@ Value = float | tuple[float, ...]
 
 
 def model_class(name: str) -> type:
-    """Import and return the model class registered as ``name`` (see :data:`MODEL_REGISTRY`).
+    """The model class registered as ``name`` (see :data:`vbt_jax.models.MODELS`).
 
     Raises:
-        ConfigError: ``name`` is not registered, or its module cannot be imported.
+        ConfigError: ``name`` is not registered.
     """
     if name not in MODEL_REGISTRY:
         raise ConfigError(f"unknown model {name!r}; expected one of: {', '.join(MODEL_REGISTRY)}")
-    module, cls = MODEL_REGISTRY[name]
-    try:
-        return getattr(importlib.import_module(module), cls)
-    except (ImportError, AttributeError) as e:
-        raise ConfigError(
-            f"model {name!r} is registered as {module}.{cls} but cannot be imported ({e})"
-        ) from e
+    return MODEL_REGISTRY[name]
 
 
 def available_models() -> dict[str, type]:
-    """The registered models whose modules import, name -> class (missing ones are skipped)."""
-    out = {}
-    for name in MODEL_REGISTRY:
-        try:
-            out[name] = model_class(name)
-        except ConfigError:
-            continue
-    return out
+    """The registered models, name -> class."""
+    return dict(MODEL_REGISTRY)
 
 
 # --------------------------------------------------------------------------- frozen config
