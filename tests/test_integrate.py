@@ -50,33 +50,22 @@ def test_matches_plain_numpy_loop_with_delays(x64, solver):
     x0 = np.stack([rng.uniform(0, 0.3, 76), rng.uniform(-2, -1, 76)])
     n_steps = 1200  # 120 ms: more than twice the longest delay (51 ms), so the ring wraps
     ref = _numpy_mpr_heun(W, L, x0, 0.4, 0.1, n_steps, euler=solver == "euler")
-    sol = vbt.simulate(
-        MontbrioPazoRoxin(),
-        conn,
-        dt=0.1,
-        duration=n_steps * 0.1,
-        coupling=vbt.Linear(G=0.4),
-        initial_state=x0,
-        monitors=Raw(period=0.1),
-        dtype=jnp.float64,
-        solver=solver,
-    )
-    assert sol.block == 1  # Raw(period=dt) forces one-step blocks
-    np.testing.assert_allclose(np.asarray(sol["raw"]), ref, rtol=0, atol=1e-12)
-    # and with the coupling computed in blocks of 10 steps (1 ms monitor)
-    sol10 = vbt.simulate(
-        MontbrioPazoRoxin(),
-        conn,
-        dt=0.1,
-        duration=n_steps * 0.1,
-        coupling=vbt.Linear(G=0.4),
-        initial_state=x0,
-        monitors=Raw(period=1.0),
-        dtype=jnp.float64,
-        solver=solver,
-    )
-    assert sol10.block == 10
-    np.testing.assert_allclose(np.asarray(sol10["raw"]), ref[9::10], rtol=0, atol=1e-12)
+    # a 0.1 ms monitor forces one-step blocks; a 1 ms monitor lets coupling run in blocks of 10
+    for period, block in ((0.1, 1), (1.0, 10)):
+        sol = vbt.simulate(
+            MontbrioPazoRoxin(),
+            conn,
+            dt=0.1,
+            duration=n_steps * 0.1,
+            coupling=vbt.Linear(G=0.4),
+            initial_state=x0,
+            monitors=Raw(period=period),
+            dtype=jnp.float64,
+            solver=solver,
+        )
+        assert sol.block == block
+        expected = ref[block - 1 :: block]
+        np.testing.assert_allclose(np.asarray(sol["raw"]), expected, rtol=0, atol=1e-12)
 
 
 class _Leak(AbstractModel):

@@ -11,7 +11,6 @@ zero-length self-connections) read the current state at every step instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import gcd
 
 import jax.numpy as jnp
 import numpy as np
@@ -121,10 +120,3 @@ def plan_delays(
     return DelayPlan(
         n, K, ring, D, src, dly, np.ones((n, n), np.float32), "dense_traced", zero, True
     )
-
-
-def unit_steps(periods_steps: list[int]) -> int:
-    g = 0
-    for p in periods_steps:
-        g = gcd(g, p)
-    return g

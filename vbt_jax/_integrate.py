@@ -12,7 +12,7 @@ import numpy as np
 from jax import Array
 
 from . import _rng
-from ._delays import DelayPlan, is_concrete, plan_delays, unit_steps
+from ._delays import DelayPlan, is_concrete, plan_delays
 from ._errors import SimulationError
 from ._noise import Additive
 from ._solvers import get_solver
@@ -247,7 +247,7 @@ def simulate(
 
     sample_steps = [_steps(m.period, dt, f"monitor {m.name!r} period") for m in monitors]
     grid_steps = [_steps(m.grid_period(), dt, f"monitor {m.name!r} grid period") for m in monitors]
-    unit = unit_steps(sample_steps + grid_steps)
+    unit = math.gcd(*sample_steps, *grid_steps)
     n_units = _steps(duration, dt, "duration") // unit
     if n_units < 1:
         raise SimulationError(
