@@ -1,5 +1,31 @@
-"""Bayesian fitting of vbt_jax models with NumPyro (priors, likelihoods, NUTS/SVI, diagnostics).
+"""inference: Bayesian fitting of vbt_jax twins with NumPyro.
 
-Not yet implemented: this package is filled by the twin-fitting work that builds on the
-simulator core in ``vbt_jax``.
+Priors built from the models' declared ranges (global and partially pooled, map-informed
+regional parameters), forward maps (analytic linearised Hopf statistics or simulations),
+likelihoods for FC, FCD, amplitude and band powers, NUTS and SVI engines with resumable
+checkpoints, ArviZ output (NetCDF), summaries and figures, and simulation-based calibration.
 """
+
+from ._engines import FitResult as FitResult
+from ._engines import make_guide as make_guide
+from ._engines import model_sites as model_sites
+from ._engines import run_nuts as run_nuts
+from ._engines import run_svi as run_svi
+from ._forward import HopfLinear as HopfLinear
+from ._forward import Simulated as Simulated
+from ._likelihoods import FCLikelihood as FCLikelihood
+from ._likelihoods import VectorLikelihood as VectorLikelihood
+from ._likelihoods import amplitude_likelihood as amplitude_likelihood
+from ._likelihoods import band_power_likelihood as band_power_likelihood
+from ._likelihoods import fcd_likelihood as fcd_likelihood
+from ._likelihoods import fisher_z as fisher_z
+from ._model import Twin as Twin
+from ._output import load_netcdf as load_netcdf
+from ._output import predictive_draws as predictive_draws
+from ._output import prior_draws as prior_draws
+from ._output import save_netcdf as save_netcdf
+from ._output import summarize as summarize
+from ._output import to_inference_data as to_inference_data
+from ._priors import Global as Global
+from ._priors import Regional as Regional
+from ._priors import default_prior as default_prior

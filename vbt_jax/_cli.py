@@ -6,7 +6,9 @@ Usage::
                         [--segments K] [--no-figures] [--quiet]
     vbt validate CONFIG
     vbt info
-    vbt fit | vbt predict          (reserved: not yet available)
+    vbt fit CONFIG [--out DIR] [--engine nuts|svi] [--seed N] [--quick] [--force]
+                   [--no-figures] [--quiet]
+    vbt predict                    (reserved: not yet available)
 
 ``vbt simulate`` checks the whole configuration before compiling, compiles, runs, and writes
 the run folder (see :mod:`vbt_jax._runfolder`). Long runs (>= 1e6 steps) are split into up to
@@ -65,9 +67,19 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("config", type=Path)
 
     sub.add_parser("info", help="versions, devices and available models")
-    for name in ("fit", "predict"):
-        r = sub.add_parser(name, help="reserved for the inference package (not yet available)")
-        r.add_argument("args", nargs=argparse.REMAINDER)
+    f = sub.add_parser("fit", help="fit a twin to data (a config with a [fit] section)")
+    f.add_argument("config", type=Path, help="fit config (.toml with [fit])")
+    f.add_argument(
+        "--out", type=Path, help="run folder to create (default runs/<config>-<timestamp>)"
+    )
+    f.add_argument("--engine", choices=("nuts", "svi"), help="override [fit] engine")
+    f.add_argument("--seed", type=int, help="override [fit] seed")
+    f.add_argument("--quick", action="store_true", help="tiny smoke-test settings")
+    f.add_argument("--force", action="store_true", help="replace an existing run folder")
+    f.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    f.add_argument("--quiet", action="store_true", help="no progress output")
+    r = sub.add_parser("predict", help="reserved for treatment prediction (not yet available)")
+    r.add_argument("args", nargs=argparse.REMAINDER)
     return p
 
 
@@ -138,6 +150,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fit(args: argparse.Namespace) -> int:
+    # the inference package (NumPyro) is imported only here: vbt_jax itself never imports it
+    import importlib
+
+    fit = importlib.import_module("inference._cli")
+    return fit.cmd_fit(args)
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from ._config import build_experiment
 
@@ -193,13 +213,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         message goes to stderr), 2 for a usage error or a command not yet available.
     """
     args = _parser().parse_args(argv)
-    if args.command in ("fit", "predict"):
+    if args.command == "predict":
         print(
             f"vbt {args.command}: not yet available (comes with the inference package)",
             file=sys.stderr,
         )
         return 2
-    command = {"simulate": _cmd_simulate, "validate": _cmd_validate, "info": _cmd_info}
+    command = {
+        "simulate": _cmd_simulate,
+        "validate": _cmd_validate,
+        "info": _cmd_info,
+        "fit": _cmd_fit,
+    }
     try:
         return command[args.command](args)
     except _ERRORS as e:

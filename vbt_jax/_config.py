@@ -101,7 +101,17 @@ SOLVERS = ("heun", "euler")
 DTYPES = ("float32", "float64")
 RNGS = ("hash", "threefry")
 
-_TOP = ("description", "simulation", "connectome", "model", "coupling", "noise", "monitors")
+_TOP = (
+    "description",
+    "simulation",
+    "connectome",
+    "model",
+    "coupling",
+    "noise",
+    "monitors",
+    "fit",
+    "predict",
+)
 _SIMULATION = ("dt", "duration", "seed", "solver", "dtype", "speed", "rng", "transient")
 _CONNECTOME = (
     "source",

@@ -1,0 +1,307 @@
+"""The ``[fit]`` section of an experiment config: what to fit, to which data, with which engine.
+
+A fit config is a simulation config (``[simulation]``, ``[connectome]``, ``[model]``,
+``[coupling]``, ``[noise]``, ``[monitors]``: used for the simulated posterior-predictive
+check) plus::
+
+    [fit]
+    forward = "hopf_linear"      # analytic linearised Hopf FC; or "simulate" (any model)
+    engine = "nuts"              # or "svi"
+    seed = 0
+    heldout_fraction = 0.5       # share of FC edges kept out of the likelihood (checked after)
+    check_draws = 4              # posterior draws simulated for the FC/FCD check (0 = none)
+    fcd_window = 83              # FCD window, samples of the FC monitor
+    fcd_step = 3
+
+    [fit.data]
+    fc = "dk84"                  # or a path (.npy/.csv/.tsv/BIDS relmat)
+    n_timepoints = 1200          # volumes behind the FC (omit for a group average)
+    fcd_reference = "dk84"       # or a .npz with edges/hist, or omit
+    band_power = "meg_hansen"    # joint fMRI + MEG fit (Hansen et al. relative band power)
+
+    [fit.nuts]                   # warmup, samples, chains, chunk, target_accept,
+                                 # max_tree_depth, dense_mass
+    [fit.svi]                    # guide ("normal"/"lowrank"), rank, steps, learning_rate, draws
+
+    [fit.priors.G]
+    dist = "lognormal"           # normal / lognormal / uniform / halfnormal / truncnormal
+    loc = 8e-4                   # (lognormal: the median)
+    scale = 0.5
+
+    [fit.priors.a]               # regional: partial pooling + maps
+    regional = true
+    link = "neglog"
+    loc = -3.7
+    scale = 1.5
+    maps = ["strength"]          # "strength", "receptor:<name>", "enigma:<disorder>", a path
+    tau_scale = 1.0
+    scale_by = "G"
+
+    [fit.fixed]                  # parameters held fixed (e.g. f_peak = 10.0)
+
+Everything is validated before any data is loaded or anything compiled; errors name the file,
+the section and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+from vbt_jax import ConfigError
+from vbt_jax._config import ExperimentConfig, _Table
+
+_FIT = (
+    "forward",
+    "engine",
+    "seed",
+    "heldout_fraction",
+    "check_draws",
+    "fcd_window",
+    "fcd_step",
+    "data",
+    "nuts",
+    "svi",
+    "priors",
+    "fixed",
+    "simulate",
+)
+_DATA = ("fc", "n_timepoints", "fcd_reference", "band_power", "band_power_sigma")
+_NUTS = ("warmup", "samples", "chains", "chunk", "target_accept", "max_tree_depth", "dense_mass")
+_SVI = ("guide", "rank", "steps", "learning_rate", "draws", "particles")
+_PRIOR = (
+    "dist",
+    "loc",
+    "scale",
+    "low",
+    "high",
+    "unit",
+    "regional",
+    "link",
+    "maps",
+    "tau_scale",
+    "beta_scale",
+    "scale_by",
+    "centred",
+)
+_SIMULATE = ("seeds", "features")
+
+
+@dataclasses.dataclass(frozen=True)
+class PriorSpec:
+    name: str
+    regional: bool
+    dist: str = "normal"
+    loc: float = 0.0
+    scale: float = 1.0
+    low: float = -math.inf
+    high: float = math.inf
+    link: str = "identity"
+    maps: tuple[str, ...] = ()
+    tau_scale: float = 0.5
+    beta_scale: float = 1.0
+    scale_by: str | None = None
+    unit: str = ""
+    centred: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class FitConfig:
+    """The validated ``[fit]`` section (see the module docstring)."""
+
+    experiment: ExperimentConfig
+    forward: str
+    engine: str
+    seed: int
+    heldout_fraction: float
+    check_draws: int
+    fcd_window: int
+    fcd_step: int
+    fc: str | Path
+    n_timepoints: int | None
+    fcd_reference: str | Path | None
+    band_power: str | Path | None
+    nuts: dict[str, Any]
+    svi: dict[str, Any]
+    priors: tuple[PriorSpec, ...]
+    fixed: dict[str, float]
+    sim_seeds: int = 2
+
+    def quick(self) -> FitConfig:
+        """Tiny settings for smoke tests: short chains / few SVI steps, no simulated check
+        beyond one short draw."""
+        nuts = dict(self.nuts, warmup=50, samples=50, chains=1, chunk=25)
+        svi = dict(self.svi, steps=50, draws=50)
+        return dataclasses.replace(
+            self,
+            nuts=nuts,
+            svi=svi,
+            check_draws=min(self.check_draws, 1),
+            experiment=self.experiment.quick() if self.forward == "simulate" else self.experiment,
+        )
+
+
+def _int(t: _Table, key: str, default: int, lo: int = 1) -> int:
+    v = t.raw(key, default)
+    if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+        raise t.error(f"{key} must be an integer >= {lo}, got {v!r}")
+    return v
+
+
+def _source(t: _Table, key: str, names: tuple[str, ...], base: Path) -> str | Path | None:
+    if not t.has(key):
+        return None
+    v = t.string(key)
+    if v in names:
+        return v
+    p = Path(v).expanduser()
+    p = p if p.is_absolute() else (base / p)
+    if not p.exists():
+        raise t.error(f"{key} {v!r} is neither one of {names} nor an existing file ({p})")
+    return p.resolve()
+
+
+def _prior(path: Path, name: str, table: Any) -> PriorSpec:
+    t = _Table(path, f"fit.priors.{name}", table, _PRIOR)
+    regional = t.boolean("regional", False)
+    maps = t.raw("maps", [])
+    if not isinstance(maps, list) or not all(isinstance(m, str) and m for m in maps):
+        raise t.error(f"maps must be a list of map names, got {maps!r}")
+    if maps and not regional:
+        raise t.error("maps need regional = true")
+    kw = dict(
+        name=name,
+        regional=regional,
+        dist=t.choice(
+            "dist", ("normal", "lognormal", "uniform", "halfnormal", "truncnormal"), "normal"
+        ),
+        loc=t.number("loc", 0.0, lower="any"),
+        scale=t.number("scale", 1.0),
+        low=t.number("low", -math.inf, lower="any") if t.has("low") else -math.inf,
+        high=t.number("high", math.inf, lower="any") if t.has("high") else math.inf,
+        link=t.choice("link", ("identity", "log", "neglog"), "identity"),
+        maps=tuple(maps),
+        tau_scale=t.number("tau_scale", 0.5),
+        beta_scale=t.number("beta_scale", 1.0),
+        scale_by=t.string("scale_by") if t.has("scale_by") else None,
+        unit=t.raw("unit", ""),
+        centred=t.boolean("centred", False),
+    )
+    if regional and t.has("dist") and kw["dist"] != "normal":
+        raise t.error("a regional prior's group mean is Normal(loc, scale) on the link scale")
+    return PriorSpec(**kw)
+
+
+def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
+    """Validate the ``[fit]`` section of an already-validated experiment.
+
+    Raises:
+        ConfigError: naming the file, section and key.
+    """
+    path = exp.path
+    if "fit" not in data:
+        raise ConfigError(f"{path}: no [fit] section: this is a simulation config (vbt simulate)")
+    t = _Table(path, "fit", data["fit"], _FIT)
+    forward = t.choice("forward", ("hopf_linear", "simulate"), "hopf_linear")
+    engine = t.choice("engine", ("nuts", "svi"), "nuts")
+    seed = _int(t, "seed", 0, lo=0)
+    frac = t.number("heldout_fraction", 0.5, lower="non-negative")
+    if not frac < 1:
+        raise t.error(f"heldout_fraction must be in [0, 1), got {frac}")
+    if forward == "hopf_linear":
+        if exp.model.name != "hopf":
+            raise t.error(
+                f"forward = 'hopf_linear' needs [model] name = 'hopf', got {exp.model.name!r}"
+            )
+        if exp.coupling is not None and exp.coupling.kind != "difference":
+            raise t.error("forward = 'hopf_linear' needs [coupling] kind = 'difference'")
+    base = path.parent
+    d = _Table(path, "fit.data", data["fit"].get("data", {}), _DATA)
+    fc = _source(d, "fc", ("dk84",), base) or "dk84"
+    n_tp = d.raw("n_timepoints", None)
+    if n_tp is not None and (not isinstance(n_tp, int) or n_tp <= 3):
+        raise d.error(f"n_timepoints must be an integer > 3, got {n_tp!r}")
+    fcd_ref = _source(d, "fcd_reference", ("dk84",), base)
+    band = _source(d, "band_power", ("meg_hansen",), base)
+    n = _Table(path, "fit.nuts", data["fit"].get("nuts", {}), _NUTS)
+    nuts = dict(
+        warmup=_int(n, "warmup", 500),
+        samples=_int(n, "samples", 1000),
+        chains=_int(n, "chains", 2),
+        chunk=_int(n, "chunk", 250),
+        target_accept=n.number("target_accept", 0.9),
+        max_tree_depth=_int(n, "max_tree_depth", 8),
+        dense_mass=n.boolean("dense_mass", False),
+    )
+    if not nuts["target_accept"] < 1:
+        raise n.error(f"target_accept must be in (0, 1), got {nuts['target_accept']}")
+    s = _Table(path, "fit.svi", data["fit"].get("svi", {}), _SVI)
+    svi = dict(
+        guide=s.choice("guide", ("normal", "lowrank"), "lowrank"),
+        rank=_int(s, "rank", 8) if s.has("rank") else None,
+        steps=_int(s, "steps", 3000),
+        learning_rate=s.number("learning_rate", 0.01),
+        draws=_int(s, "draws", 1000),
+        particles=_int(s, "particles", 1),
+    )
+    pri = data["fit"].get("priors", {})
+    if not isinstance(pri, dict) or not pri:
+        raise t.error("needs a [fit.priors.<parameter>] table for each fitted parameter")
+    priors = tuple(_prior(path, k, v) for k, v in pri.items())
+    fx = _Table(
+        path, "fit.fixed", data["fit"].get("fixed", {}), tuple(data["fit"].get("fixed", {}).keys())
+    )
+    fixed = {k: fx.number(k, lower="any") for k in fx.table}
+    both = {p.name for p in priors} & set(fixed)
+    if both:
+        raise t.error(f"parameters both fixed and given a prior: {sorted(both)}")
+    globals_ = {p.name for p in priors if not p.regional} | set(fixed)
+    for p in priors:
+        if p.scale_by is not None and p.scale_by not in globals_:
+            raise ConfigError(
+                f"{path}: [fit.priors.{p.name}] scale_by = {p.scale_by!r} is not a global "
+                f"parameter (globals: {sorted(globals_)})"
+            )
+    if forward == "hopf_linear":
+        need = {"a", "G"} | ({"f_peak"} if band is not None else set())
+        missing = need - {p.name for p in priors} - set(fixed)
+        if missing:
+            raise t.error(
+                f"forward = 'hopf_linear' needs a prior or fixed value for {sorted(missing)}"
+            )
+    sim = _Table(path, "fit.simulate", data["fit"].get("simulate", {}), _SIMULATE)
+    return FitConfig(
+        experiment=exp,
+        forward=forward,
+        engine=engine,
+        seed=seed,
+        heldout_fraction=frac,
+        check_draws=_int(t, "check_draws", 4, lo=0),
+        fcd_window=_int(t, "fcd_window", 83, lo=2),
+        fcd_step=_int(t, "fcd_step", 3),
+        fc=fc,
+        n_timepoints=n_tp,
+        fcd_reference=fcd_ref,
+        band_power=band,
+        nuts=nuts,
+        svi=svi,
+        priors=priors,
+        fixed=fixed,
+        sim_seeds=_int(sim, "seeds", 2),
+    )
+
+
+def load_fit_config(path: str | Path) -> FitConfig:
+    """Read and validate a fit config (the experiment sections and ``[fit]``)."""
+    import tomllib
+
+    from vbt_jax._config import load_config
+
+    exp = load_config(path)
+    data = tomllib.loads(exp.text)
+    return parse_fit(exp, data)
+
+
+__all__ = ["FitConfig", "PriorSpec", "parse_fit", "load_fit_config"]

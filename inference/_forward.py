@@ -1,0 +1,283 @@
+"""Forward maps: twin parameters -> predicted data features.
+
+Two kinds:
+
+- :class:`HopfLinear`: the Stuart-Landau network linearised below the bifurcation. FC,
+  regional amplitude and MEG/EEG band powers are exact functions of the parameters (a Cholesky
+  solve and a spectral sum, no simulation), so they carry no simulation noise and NUTS gets
+  exact, cheap gradients. This is the default for fitting fMRI FC.
+- :class:`Simulated`: any registered model through :func:`vbt_jax.simulate` with a fixed set of
+  noise seeds (common random numbers, so the map from parameters to features is deterministic
+  and differentiable); FC is averaged over seeds on the Fisher-z scale. Use it for models
+  without a linearisation (MPR, Wong-Wang, Jansen-Rit), with SVI or small NUTS runs.
+
+Every forward map returns a dict with some of: ``"fc"`` (N, N), ``"amplitude"`` (N,),
+``"band_power"`` (N, B) relative band powers, ``"fcd_quantiles"`` (Q,).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+import vbt_jax as vbt
+from vbt_jax import ConfigError
+
+FEATURES = ("fc", "amplitude", "band_power", "fcd_quantiles")
+
+
+def _corr(cov: Array) -> Array:
+    sd = jnp.sqrt(jnp.diagonal(cov, axis1=-2, axis2=-1))
+    return cov / (sd[..., :, None] * sd[..., None, :])
+
+
+def _aperiodic_band_power(bands: Array, exponent: Array) -> Array:
+    """Relative power of a 1/f^exponent spectrum in each band (closed-form integral)."""
+    lo, hi = bands[:, 0], bands[:, 1]
+    e1 = 1.0 - exponent
+    # integral of f^-x from lo to hi; the log form at x = 1 is the limit of the power form
+    safe = jnp.where(jnp.abs(e1) < 1e-6, 1e-6, e1)
+    p = jnp.where(
+        jnp.abs(e1) < 1e-6,
+        jnp.log(hi / lo),
+        (hi**safe - lo**safe) / safe,
+    )
+    return p / p.sum()
+
+
+class HopfLinear(eqx.Module):
+    """Analytic features of the Stuart-Landau network (Difference coupling, no delays).
+
+    Parameters read from the params dict: ``a`` (bifurcation parameter, scalar or (N,), must
+    be < 0, 1/ms), ``G`` (global coupling, 1/ms). Optional: ``nsig`` (noise, only the
+    amplitude depends on it), and for band powers ``f_peak`` (Hz), ``aperiodic_exponent``,
+    ``aperiodic_weight`` (see below).
+
+    FC and amplitude: the stationary covariance of ``x`` solves ``B X + X B = -2 nsig I`` with
+    ``B = diag(a) + G (W - diag(W 1))`` (W symmetric, one frequency for all regions), so
+    FC = corr((-B)^-1) and does not depend on the frequency or the noise level, only on ``a / G``.
+
+    Band powers (the joint fMRI + M/EEG model): the same network, with the same ``a`` and ``G``,
+    is observed on a faster time scale. All rates are multiplied by ``s = 2 pi f_peak / omega``
+    (``omega`` the BOLD-band frequency), i.e. the M/EEG system is the fMRI system with time
+    rescaled so that its oscillators run at ``f_peak``: damping ratios and coupling relative to
+    the frequency are shared, so one parameter set explains both modalities. The relative band
+    powers of that linear spectrum are mixed with an aperiodic ``1/f^exponent`` background with
+    weight ``aperiodic_weight`` (0 to 1).
+
+    Attributes:
+        weights: (N, N) symmetric structural weights.
+        omega: angular frequency of the fMRI-band oscillators [rad/ms] (default 2 pi 0.05 Hz).
+        nsig: noise used when ``nsig`` is not a parameter.
+        bands: (B, 2) band edges in Hz (for ``band_power``), or None.
+        features: which features to compute.
+    """
+
+    weights: Array
+    omega: float = eqx.field(static=True, default=2 * math.pi * 0.05 / 1000.0)
+    nsig: float = eqx.field(static=True, default=1e-10)
+    bands: tuple[tuple[float, float], ...] | None = eqx.field(static=True, default=None)
+    features: tuple[str, ...] = eqx.field(static=True, default=("fc",))
+
+    def __check_init__(self):
+        w = np.asarray(self.weights)
+        if w.ndim != 2 or w.shape[0] != w.shape[1]:
+            raise ConfigError(f"HopfLinear: weights must be (N, N), got shape {w.shape}")
+        asym = float(np.max(np.abs(w - w.T))) if w.size else 0.0
+        if asym > 1e-6 * max(float(np.max(np.abs(w))), 1e-30):
+            raise ConfigError(
+                f"HopfLinear: weights must be symmetric (max |W - W^T| = {asym:.3g}); "
+                "symmetrise the connectome (Connectome.symmetrised) or use Simulated"
+            )
+        bad = set(self.features) - {"fc", "amplitude", "band_power"}
+        if bad:
+            raise ConfigError(f"HopfLinear cannot predict {sorted(bad)}; use Simulated")
+        if "band_power" in self.features and self.bands is None:
+            raise ConfigError("HopfLinear: band_power needs bands (B, 2) in Hz")
+
+    @property
+    def n_regions(self) -> int:
+        return self.weights.shape[0]
+
+    def __call__(self, params: Mapping[str, Any]) -> dict[str, Array]:
+        a, G = params["a"], params["G"]
+        nsig = params.get("nsig", self.nsig)
+        W = self.weights
+        out: dict[str, Array] = {}
+        if "fc" in self.features or "amplitude" in self.features:
+            cov = vbt.hopf_covariance_symmetric(a, W, G, nsig)
+            if "fc" in self.features:
+                out["fc"] = _corr(cov)
+            if "amplitude" in self.features:
+                out["amplitude"] = jnp.sqrt(jnp.diagonal(cov))
+        if "band_power" in self.features:
+            f_peak = params["f_peak"]
+            omega_m = 2 * math.pi * f_peak / 1000.0
+            s = omega_m / self.omega
+            bands = np.asarray(self.bands, float)
+            rel = vbt.hopf_band_power(
+                a * s, omega_m, W, G * s, 1.0, bands, relative=True, symmetric=True
+            ).T
+            w = params.get("aperiodic_weight", 0.0)
+            bg = _aperiodic_band_power(jnp.asarray(bands), params.get("aperiodic_exponent", 1.0))
+            out["band_power"] = (1.0 - w) * rel + w * bg[None, :]
+        return out
+
+
+class Simulated(eqx.Module):
+    """Features from :func:`vbt_jax.simulate` with fixed noise seeds.
+
+    Parameters in the params dict that name a field of the model (``eta``, ``a``, ``w_p``...)
+    replace it (scalar or (N,)); ``G`` sets the coupling's ``G``; ``nsig`` scales the noise
+    (a scalar multiplying every configured nsig). The simulations for the ``n_seeds`` keys run
+    under ``vmap``; FC is the tanh of the mean Fisher-z FC over seeds.
+
+    Attributes:
+        experiment: a built :class:`vbt_jax._config.Experiment` (model, connectome, coupling,
+            noise, monitors, timing).
+        keys: (S,) PRNG keys (one simulation each).
+        features: which features to compute.
+        source: monitor whose series gives FC/FCD/amplitude (``"bold"``, ``"tavg"``, ``"raw"``).
+        fcd_window, fcd_step: FCD windows in samples of ``source``.
+        quantiles: the FCD value quantiles to predict.
+        bands: (B, 2) Hz for band powers of ``band_source`` (``"eeg"`` or ``"tavg"``/``"raw"``).
+    """
+
+    experiment: Any = eqx.field(static=True)
+    keys: Array
+    features: tuple[str, ...] = eqx.field(static=True, default=("fc",))
+    source: str = eqx.field(static=True, default="bold")
+    band_source: str = eqx.field(static=True, default="eeg")
+    fcd_window: int = eqx.field(static=True, default=30)
+    fcd_step: int = eqx.field(static=True, default=2)
+    quantiles: tuple[float, ...] = eqx.field(
+        static=True, default=(0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95)
+    )
+    bands: tuple[tuple[float, float], ...] | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        names = [m.name for m in self.experiment.monitors]
+        need = set()
+        if set(self.features) & {"fc", "fcd_quantiles", "amplitude"}:
+            need.add(self.source)
+        if "band_power" in self.features:
+            need.add(self.band_source)
+            if self.bands is None:
+                raise ConfigError("Simulated: band_power needs bands (B, 2) in Hz")
+        missing = need - set(names)
+        if missing:
+            raise ConfigError(
+                f"Simulated: the experiment has monitors {names} but the features need "
+                f"{sorted(missing)}"
+            )
+        bad = set(self.features) - set(FEATURES)
+        if bad:
+            raise ConfigError(f"Simulated: unknown features {sorted(bad)}; known: {FEATURES}")
+
+    @property
+    def n_regions(self) -> int:
+        return self.experiment.connectome.n_regions
+
+    def _period(self, name: str) -> float:
+        for m in self.experiment.monitors:
+            if m.name == name:
+                return m.period
+        raise ConfigError(f"no monitor {name!r}")
+
+    def _one(self, params: Mapping[str, Any], key: Array) -> dict[str, Array]:
+        exp = self.experiment
+        model = exp.model
+        fields = {k: v for k, v in params.items() if hasattr(model, k) and k not in ("G",)}
+        if fields:
+            model = eqx.tree_at(
+                lambda m: [getattr(m, k) for k in fields],
+                model,
+                [jnp.asarray(v) for v in fields.values()],
+                is_leaf=lambda x: x is None,
+            )
+        coupling = exp.coupling
+        if "G" in params:
+            coupling = eqx.tree_at(lambda c: c.G, coupling, params["G"])
+        noise = exp.noise
+        if noise is not None and "nsig" in params:
+            noise = eqx.tree_at(lambda n: n.nsig, noise, noise.nsig * params["nsig"])
+        kw = exp.simulate_kwargs()
+        kw.update(coupling=coupling, noise=noise)
+        init = exp.initial_state
+        sol = vbt.simulate(
+            model,
+            exp.connectome,
+            key=key,
+            initial_state=None if init is None else jnp.asarray(init),
+            **kw,
+        )
+        transient = exp.config.simulation.transient
+        out = {}
+        if set(self.features) & {"fc", "fcd_quantiles", "amplitude"}:
+            x = self._series(sol, self.source, model)
+            keep = np.asarray(sol.ts[self.source]) > transient
+            x = x[np.flatnonzero(keep)]
+            if "fc" in self.features:
+                out["fc_z"] = jnp.arctanh(jnp.clip(vbt.features.fc(x), -0.999999, 0.999999))
+            if "amplitude" in self.features:
+                out["amplitude"] = jnp.std(x, axis=0)
+            if "fcd_quantiles" in self.features:
+                m = vbt.features.fcd(x, self.fcd_window, self.fcd_step)
+                vals = vbt.features.fcd_values(
+                    m, min_separation=max(1, math.ceil(self.fcd_window / self.fcd_step))
+                )
+                out["fcd_quantiles"] = jnp.quantile(vals, jnp.asarray(self.quantiles))
+        if "band_power" in self.features:
+            y = self._series(sol, self.band_source, model)
+            keep = np.asarray(sol.ts[self.band_source]) > transient
+            y = y[np.flatnonzero(keep)]
+            fs = 1000.0 / self._period(self.band_source)
+            nper = min(y.shape[0], int(2 ** math.floor(math.log2(max(8, 2 * fs)))))
+            freqs, psd = vbt.features.welch_psd(y, fs, nper)
+            bands = {f"b{k}": tuple(b) for k, b in enumerate(np.asarray(self.bands).tolist())}
+            p = vbt.features.band_powers(freqs, psd, bands)
+            p = jnp.stack([p[f"b{k}"] for k in range(len(bands))], axis=-1)
+            out["band_power"] = p / p.sum(axis=-1, keepdims=True)
+        return out
+
+    def _series(self, sol, name: str, model) -> Array:
+        ys = sol[name]
+        labels = sol.labels[name]
+        if name in ("bold", "eeg"):
+            return ys[:, 0, :]
+        var = model.bold_var if model.bold_var in labels else labels[0]
+        return ys[:, labels.index(var), :]
+
+    def __call__(self, params: Mapping[str, Any]) -> dict[str, Array]:
+        per_seed = jax.vmap(lambda k: self._one(params, k))(self.keys)
+        out = {}
+        if "fc_z" in per_seed:
+            out["fc"] = jnp.tanh(per_seed["fc_z"].mean(axis=0))
+        for k in ("amplitude", "fcd_quantiles", "band_power"):
+            if k in per_seed:
+                out[k] = per_seed[k].mean(axis=0)
+        return out
+
+
+def required_parameters(forward: Any) -> tuple[str, ...]:
+    """Parameters a forward map cannot run without."""
+    if isinstance(forward, HopfLinear):
+        req = ["a", "G"]
+        if "band_power" in forward.features:
+            req.append("f_peak")
+        return tuple(req)
+    return ()
+
+
+def forward_features(forward: Any) -> Sequence[str]:
+    return tuple(forward.features)
+
+
+__all__ = ["HopfLinear", "Simulated", "FEATURES", "required_parameters"]

@@ -1,0 +1,298 @@
+"""Priors for twin parameters: global scalars and partially pooled, map-informed regional maps.
+
+A :class:`Global` prior is one scalar parameter (global coupling, noise, a homogeneous model
+parameter). A :class:`Regional` prior gives one value per region through a non-centred
+hierarchical model on a link scale:
+
+.. math::
+    \\eta_i = \\mu + \\sum_k \\beta_k m_{ki} + \\tau z_i, \\qquad z_i \\sim N(0, 1),
+    \\qquad \\theta_i = g^{-1}(\\eta_i)
+
+with brain maps ``m_k`` (z-scored receptor density, T1w/T2w, a disorder map, node strength...),
+so that a few hyper-parameters (``mu``, ``beta``, ``tau``) describe a heterogeneous model and
+the data decide, through ``tau``, how far regions depart from the maps. Sampling ``z`` rather
+than ``eta`` (the non-centred form) avoids the funnel that NUTS meets when ``tau`` is small.
+
+Sites are named ``<name>`` for globals; ``<name>_mu``, ``<name>_beta`` (one per map),
+``<name>_tau``, ``<name>_z`` (one per region) and the deterministic ``<name>`` (per region) for
+regional priors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+from vbt_jax import ConfigError
+
+_DISTS = ("normal", "lognormal", "uniform", "halfnormal", "truncnormal")
+_LINKS = ("identity", "log", "neglog")
+
+
+@dataclasses.dataclass(frozen=True)
+class Global:
+    """A scalar parameter with a named distribution.
+
+    Attributes:
+        name: the parameter (a model field such as ``"a"``, or ``"G"``, ``"nsig"``).
+        dist: ``"normal"`` (loc, scale), ``"lognormal"`` (loc = median, scale = sd of the log),
+            ``"uniform"`` (low, high), ``"halfnormal"`` (scale), ``"truncnormal"``
+            (loc, scale, low, high).
+        loc, scale, low, high: the distribution's numbers (unused ones are ignored).
+        unit: the parameter's unit, for tables and figures.
+    """
+
+    name: str
+    dist: str = "normal"
+    loc: float = 0.0
+    scale: float = 1.0
+    low: float = -math.inf
+    high: float = math.inf
+    unit: str = ""
+
+    def __post_init__(self):
+        where = f"prior {self.name!r}"
+        if self.dist not in _DISTS:
+            raise ConfigError(f"{where}: dist must be one of {_DISTS}, got {self.dist!r}")
+        if not (math.isfinite(self.scale) and self.scale > 0) and self.dist != "uniform":
+            raise ConfigError(f"{where}: scale must be a positive number, got {self.scale!r}")
+        if self.dist == "lognormal" and not self.loc > 0:
+            raise ConfigError(f"{where}: lognormal loc is the median and must be > 0")
+        if self.dist == "uniform" and not (
+            math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high
+        ):
+            raise ConfigError(
+                f"{where}: uniform needs finite low < high, got {self.low}, {self.high}"
+            )
+        if self.dist == "truncnormal" and not self.low < self.high:
+            raise ConfigError(f"{where}: truncnormal needs low < high")
+
+    def distribution(self) -> dist.Distribution:
+        """The NumPyro distribution."""
+        if self.dist == "normal":
+            return dist.Normal(self.loc, self.scale)
+        if self.dist == "lognormal":
+            return dist.LogNormal(math.log(self.loc), self.scale)
+        if self.dist == "uniform":
+            return dist.Uniform(self.low, self.high)
+        if self.dist == "halfnormal":
+            return dist.HalfNormal(self.scale)
+        low = None if math.isinf(self.low) else self.low
+        high = None if math.isinf(self.high) else self.high
+        return dist.TruncatedNormal(self.loc, self.scale, low=low, high=high)
+
+    def sample(self) -> jnp.ndarray:
+        """Sample the site inside a NumPyro model."""
+        return numpyro.sample(self.name, self.distribution())
+
+    @property
+    def hyper_sites(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    @property
+    def regional(self) -> bool:
+        return False
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Regional:
+    """A per-region parameter with partial pooling and optional brain-map regression.
+
+    Attributes:
+        name: the model parameter (e.g. ``"a"`` for Stuart-Landau, ``"eta"`` for MPR).
+        n_regions: number of regions N.
+        link: ``"identity"`` (theta = eta), ``"log"`` (theta = exp(eta) > 0) or ``"neglog"``
+            (theta = -exp(eta) < 0, e.g. the Hopf bifurcation parameter below the bifurcation).
+        loc, scale: Normal prior of the group mean ``mu`` on the link scale.
+        maps: (N, K) brain maps, each z-scored over regions (missing values filled with 0, the
+            map mean); K may be 0.
+        map_names: the K map names.
+        beta_scale: sd of the Normal(0, .) prior of each map coefficient (link scale per map sd).
+        tau_scale: scale of the HalfNormal prior of the regional spread ``tau`` (link scale).
+        labels: region labels, for output coordinates.
+        unit: the parameter's unit.
+        scale_by: name of a global parameter that multiplies the regional values
+            (``theta_i = g^-1(eta_i) * scale``), e.g. ``"G"`` for the Hopf ``a``: FC depends on
+            ``a / G`` only, so sampling the ratio removes a ridge that slows NUTS down.
+        centred: sample ``eta`` directly (``eta_i ~ N(mu + beta m_i, tau)``, site
+            ``<name>_eta``) instead of ``z``: better for NUTS when the data inform every region
+            strongly (the non-centred form is better when they do not).
+    """
+
+    name: str
+    n_regions: int
+    link: str = "identity"
+    loc: float = 0.0
+    scale: float = 1.0
+    maps: Any = None
+    map_names: tuple[str, ...] = ()
+    beta_scale: float = 1.0
+    tau_scale: float = 0.5
+    labels: tuple[str, ...] | None = None
+    unit: str = ""
+    scale_by: str | None = None
+    centred: bool = False
+
+    def __post_init__(self):
+        where = f"regional prior {self.name!r}"
+        if self.link not in _LINKS:
+            raise ConfigError(f"{where}: link must be one of {_LINKS}, got {self.link!r}")
+        for k in ("scale", "beta_scale", "tau_scale"):
+            v = getattr(self, k)
+            if not (math.isfinite(v) and v > 0):
+                raise ConfigError(f"{where}: {k} must be a positive number, got {v!r}")
+        maps = np.zeros((self.n_regions, 0)) if self.maps is None else np.asarray(self.maps, float)
+        if maps.ndim == 1:
+            maps = maps[:, None]
+        if maps.ndim != 2 or maps.shape[0] != self.n_regions:
+            raise ConfigError(
+                f"{where}: maps must be (n_regions={self.n_regions}, K), got shape {maps.shape}"
+            )
+        if not np.all(np.isfinite(maps)):
+            bad = np.argwhere(~np.isfinite(maps))[0]
+            raise ConfigError(
+                f"{where}: map {bad[1]} has a missing/non-finite value at region {bad[0]}; fill "
+                "missing regions first (BrainMap.fill_missing)"
+            )
+        if len(self.map_names) != maps.shape[1]:
+            names = tuple(f"map{k}" for k in range(maps.shape[1]))
+            object.__setattr__(self, "map_names", names)
+        object.__setattr__(self, "maps", maps)
+
+    @property
+    def n_maps(self) -> int:
+        return self.maps.shape[1]
+
+    @property
+    def hyper_sites(self) -> tuple[str, ...]:
+        sites = [f"{self.name}_mu"]
+        if self.n_maps:
+            sites.append(f"{self.name}_beta")
+        return (*sites, f"{self.name}_tau")
+
+    @property
+    def regional(self) -> bool:
+        return True
+
+    def inverse_link(self, eta):
+        if self.link == "log":
+            return jnp.exp(eta)
+        if self.link == "neglog":
+            return -jnp.exp(eta)
+        return eta
+
+    def link_fn(self, theta):
+        """Map parameter values to the link scale (NumPy)."""
+        theta = np.asarray(theta, float)
+        if self.link == "log":
+            return np.log(theta)
+        if self.link == "neglog":
+            return np.log(-theta)
+        return theta
+
+    def sample(self, scale=None) -> jnp.ndarray:
+        """Sample the hyper-parameters and ``z``; return (and record) the regional values
+        (multiplied by ``scale``, the value of ``scale_by``, when given)."""
+        n = self.name
+        mu = numpyro.sample(f"{n}_mu", dist.Normal(self.loc, self.scale))
+        eta = mu
+        if self.n_maps:
+            beta = numpyro.sample(
+                f"{n}_beta", dist.Normal(0.0, self.beta_scale).expand([self.n_maps]).to_event(1)
+            )
+            eta = eta + jnp.asarray(self.maps, jnp.result_type(float)) @ beta
+        tau = numpyro.sample(f"{n}_tau", dist.HalfNormal(self.tau_scale))
+        if self.centred:
+            eta = numpyro.sample(
+                f"{n}_eta",
+                dist.Normal(jnp.broadcast_to(eta, (self.n_regions,)), tau).to_event(1),
+            )
+        else:
+            z = numpyro.sample(f"{n}_z", dist.Normal(0.0, 1.0).expand([self.n_regions]).to_event(1))
+            eta = eta + tau * z
+        theta = self.inverse_link(eta)
+        if scale is not None:
+            theta = theta * scale
+        return numpyro.deterministic(n, theta)
+
+
+Prior = Global | Regional
+
+
+def default_prior(
+    model_cls: type,
+    name: str,
+    *,
+    regional: bool = False,
+    n_regions: int | None = None,
+    maps: Any = None,
+    map_names: Sequence[str] = (),
+) -> Prior:
+    """A weakly informative prior from a model's declared ``parameter_ranges``.
+
+    Global: uniform over the range. Regional: identity link, group mean Normal(centre,
+    range / 4), spread ``tau`` HalfNormal(range / 8), map coefficients Normal(0, range / 8).
+
+    Raises:
+        ConfigError: the model declares no range for ``name``.
+    """
+    ranges: Mapping[str, tuple[float, float]] = getattr(model_cls, "parameter_ranges", {})
+    if name not in ranges:
+        raise ConfigError(
+            f"{model_cls.__name__} declares no range for {name!r} (it has: "
+            f"{', '.join(ranges) or 'none'}); give the prior explicitly"
+        )
+    lo, hi = (float(v) for v in ranges[name])
+    if not regional:
+        return Global(name, "uniform", low=lo, high=hi)
+    if n_regions is None:
+        raise ConfigError(f"default_prior({name!r}, regional=True) needs n_regions")
+    width = hi - lo
+    return Regional(
+        name,
+        n_regions,
+        "identity",
+        loc=0.5 * (lo + hi),
+        scale=width / 4,
+        maps=maps,
+        map_names=tuple(map_names),
+        beta_scale=width / 8,
+        tau_scale=width / 8,
+    )
+
+
+def sample_priors(
+    priors: Sequence[Prior], fixed: Mapping[str, Any] | None = None
+) -> dict[str, jnp.ndarray]:
+    """Sample every prior inside a NumPyro model; returns ``{parameter: value}`` (with the
+    ``fixed`` values merged). Globals are sampled first so regional priors can be scaled by one.
+
+    Raises:
+        ConfigError: a regional prior's ``scale_by`` names no global parameter.
+    """
+    params = {k: jnp.asarray(v) for k, v in (fixed or {}).items()}
+    for p in priors:
+        if not p.regional:
+            params[p.name] = p.sample()
+    for p in priors:
+        if p.regional:
+            scale = None
+            if p.scale_by is not None:
+                if p.scale_by not in params:
+                    raise ConfigError(
+                        f"regional prior {p.name!r}: scale_by={p.scale_by!r} is not a global "
+                        f"parameter (have: {sorted(params)})"
+                    )
+                scale = params[p.scale_by]
+            params[p.name] = p.sample(scale)
+    return params
+
+
+__all__ = ["Global", "Regional", "Prior", "default_prior", "sample_priors"]
