@@ -69,7 +69,16 @@ _FIT = (
     "simulate",
 )
 _DATA = ("fc", "n_timepoints", "fcd_reference", "band_power", "band_power_sigma")
-_NUTS = ("warmup", "samples", "chains", "chunk", "target_accept", "max_tree_depth", "dense_mass")
+_NUTS = (
+    "warmup",
+    "samples",
+    "chains",
+    "chunk",
+    "target_accept",
+    "max_tree_depth",
+    "dense_mass",
+    "init_steps",
+)
 _SVI = ("guide", "rank", "steps", "learning_rate", "draws", "particles")
 _PRIOR = (
     "dist",
@@ -234,6 +243,7 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
         target_accept=n.number("target_accept", 0.9),
         max_tree_depth=_int(n, "max_tree_depth", 8),
         dense_mass=n.boolean("dense_mass", False),
+        init_steps=_int(n, "init_steps", 500, lo=0),
     )
     if not nuts["target_accept"] < 1:
         raise n.error(f"target_accept must be in (0, 1), got {nuts['target_accept']}")

@@ -29,7 +29,7 @@ import optax
 from numpyro import handlers
 from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO
 from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoNormal
-from numpyro.infer.initialization import init_to_median
+from numpyro.infer.initialization import init_to_median, init_to_value
 
 from vbt_jax import ConfigError
 
@@ -146,6 +146,7 @@ def run_nuts(
     max_tree_depth: int = 8,
     dense_mass: bool = False,
     chain_method: str | None = None,
+    init_steps: int = 0,
     progress: bool = True,
 ) -> FitResult:
     """Sample the posterior with NUTS (``numpyro.infer.MCMC``), in resumable chunks.
@@ -162,6 +163,9 @@ def run_nuts(
         target_accept, max_tree_depth, dense_mass: NUTS settings.
         chain_method: ``"parallel"``, ``"sequential"`` or ``"vectorized"`` (default: parallel
             if ``jax.local_device_count() >= num_chains``, else sequential).
+        init_steps: if > 0, start the chains at the median of a mean-field SVI fit of that many
+            steps (cheap, and it spares warm-up the long trajectories far from the posterior);
+            else at the prior median.
         progress: show NumPyro's progress bar.
 
     Returns:
@@ -191,12 +195,35 @@ def run_nuts(
         folder = Path(checkpoint)
         folder.mkdir(parents=True, exist_ok=True)
         _check_meta(folder, dict(settings=settings, fingerprint=_fingerprint(settings, data)))
+    init = init_to_median(num_samples=15)
+    inv_mass = None
+    resuming = folder is not None and (folder / "nuts_state.pkl").exists()
+    if init_steps > 0 and not resuming:
+        pre = run_svi(
+            model,
+            data,
+            seed=seed + 1,
+            guide="normal",
+            steps=init_steps,
+            learning_rate=0.02,
+            num_draws=1,
+            progress=False,
+        )
+        init = init_to_value(values=dict(pre.guide.median(pre.params)))
+        if not dense_mass:
+            # the guide's unconstrained scales as the initial (diagonal) inverse mass matrix
+            inv_mass = {
+                (k[: -len("_auto_scale")],): jnp.ravel(jnp.asarray(v) ** 2)
+                for k, v in pre.params.items()
+                if k.endswith("_auto_scale")
+            }
     kernel = NUTS(
         model,
         target_accept_prob=target_accept,
         max_tree_depth=max_tree_depth,
         dense_mass=dense_mass,
-        init_strategy=init_to_median(num_samples=15),
+        init_strategy=init,
+        inverse_mass_matrix=inv_mass,
     )
     mcmc = MCMC(
         kernel,

@@ -153,9 +153,12 @@ def setup_fit(cfg: FitConfig) -> FitSetup:
         else:
             bp = vbt.load_band_powers(cfg.band_power, labels=conn.labels)
         values = np.asarray(bp.values, float)
-        band_dict = bp.bands if isinstance(bp.bands, dict) else dict(bp.bands)
-        band_names = tuple(band_dict)
-        bands = tuple(tuple(float(x) for x in band_dict[b]) for b in band_names)
+        if bp.bands is None:
+            raise ConfigError(
+                f"band powers {cfg.band_power}: the band edges (Hz) are unknown; give them"
+            )
+        band_names = tuple(bp.band_names)
+        bands = tuple((float(lo), float(hi)) for lo, hi in bp.bands)
         mask = np.isfinite(values).all(axis=1)
         if not mask.any():
             raise ConfigError(f"band powers {cfg.band_power}: no region has values")
@@ -206,6 +209,7 @@ def run_engine(setup: FitSetup, checkpoint: Path | None, progress: bool) -> FitR
             target_accept=nu["target_accept"],
             max_tree_depth=nu["max_tree_depth"],
             dense_mass=nu["dense_mass"],
+            init_steps=nu["init_steps"],
             checkpoint=checkpoint,
             progress=progress,
         )
@@ -404,12 +408,9 @@ def fit_run_folder(
     quality, fc_pred = fc_quality(setup, pp, sigma)
     quality["engine"] = cfg.engine
     quality["engine_seconds"] = result.info["seconds"]
+    latent = _latent_names(setup)
     quality["n_parameters"] = int(
-        sum(
-            np.prod(v.shape[2:], dtype=int)
-            for k, v in result.posterior.items()
-            if k in _latent_names(setup.twin)
-        )
+        sum(np.prod(v.shape[2:], dtype=int) for k, v in result.posterior.items() if k in latent)
     )
     quality["n_regions"] = int(setup.fc.shape[0])
     fc_sim = fcd_vals = None
@@ -474,15 +475,10 @@ def fit_run_folder(
     return out
 
 
-def _latent_names(twin) -> set[str]:
-    names = set()
-    for p in twin.priors:
-        if p.regional:
-            names |= {f"{p.name}_z", *p.hyper_sites}
-        else:
-            names.add(p.name)
-    names |= {lk.sigma_site for lk in twin.likelihoods}
-    return names
+def _latent_names(setup: FitSetup) -> set[str]:
+    from ._engines import model_sites
+
+    return set(model_sites(setup.twin, setup.data)["latent"])
 
 
 def _write_summary_md(path: Path, cfg: FitConfig, table, quality: dict, msgs: list[str]) -> None:

@@ -55,6 +55,14 @@ class Twin:
             raise ConfigError(
                 f"Twin: the forward map needs {sorted(missing)}: give each a prior or a fixed value"
             )
+        globals_ = {p.name for p in self.priors if not p.regional} | set(self.fixed)
+        for p in self.priors:
+            by = getattr(p, "scale_by", None)
+            if p.regional and by is not None and by not in globals_:
+                raise ConfigError(
+                    f"Twin: regional prior {p.name!r}: scale_by={by!r} is not a global "
+                    f"parameter (globals: {sorted(globals_)})"
+                )
         sites = [lk.site for lk in self.likelihoods]
         if len(set(sites)) != len(sites):
             raise ConfigError(f"Twin: two likelihoods share a site name: {sites}")

@@ -229,7 +229,9 @@ def summarize(
     names = [n for n in post.data_vars if not n.startswith("pred_")]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = az.summary(idata, var_names=names, hdi_prob=hdi_prob, kind="all")
+        # round_to="none": arviz rounds to 2 decimals by default, which turns G ~ 8e-4 (1/ms)
+        # into mean 0.0, sd 0.0 and a spurious shrinkage of 1
+        table = az.summary(idata, var_names=names, hdi_prob=hdi_prob, kind="all", round_to="none")
     lo_col, hi_col = table.columns[2], table.columns[3]
     prior_sd, post_sd = {}, {}
     rows = list(table.index)

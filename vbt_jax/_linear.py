@@ -652,7 +652,8 @@ def hopf_spectrum(
         freqs_hz: (F,) frequencies [Hz].
         symmetric: ``None`` (default) takes the fast path when ``omega`` is a scalar, ``nsig``
             is a scalar or concrete with equal ``x`` and ``y`` rows, and ``W`` is concrete and
-            symmetric; a traced ``W`` takes the general path. ``True`` forces the fast path
+            symmetric; a traced ``W`` or a traced (2, ...) ``nsig`` takes the (much slower)
+            general path, so inside a sampler pass ``symmetric=True``. ``True`` forces the fast path
             (raising if a concrete input rules it out; a traced ``W`` is then not checked and its
             symmetric part is used, a traced (2, ...) ``nsig`` contributes its ``x`` row).
             ``False`` forces the general path.
