@@ -141,8 +141,15 @@ class FitConfig:
     def quick(self) -> FitConfig:
         """Tiny settings for smoke tests: short chains / few SVI steps, no simulated check
         beyond one short draw."""
-        nuts = dict(self.nuts, warmup=50, samples=50, chains=1, chunk=25)
-        svi = dict(self.svi, steps=50, draws=50)
+        nuts = dict(
+            self.nuts,
+            warmup=50,
+            samples=50,
+            chains=1,
+            chunk=25,
+            init_steps=min(self.nuts["init_steps"], 100),
+        )
+        svi = dict(self.svi, steps=100, draws=50)
         return dataclasses.replace(
             self,
             nuts=nuts,

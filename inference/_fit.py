@@ -251,7 +251,10 @@ def fc_quality(setup: FitSetup, pp: dict[str, np.ndarray], sigma: np.ndarray) ->
         out["fc_r_heldout"] = _r(mean[te], obs[te])
         out["heldout_coverage_90"] = float(np.mean((zobs[te] >= lo[te]) & (zobs[te] <= hi[te])))
     out["train_coverage_90"] = float(np.mean((zobs[tr] >= lo[tr]) & (zobs[tr] <= hi[tr])))
-    return out, mean
+    full = np.eye(n)
+    full[iu] = mean
+    full[iu[1], iu[0]] = mean
+    return out, full
 
 
 def simulate_check(setup: FitSetup, flat: dict[str, np.ndarray], draws: int, progress: bool):

@@ -221,9 +221,7 @@ class Simulated(eqx.Module):
         transient = exp.config.simulation.transient
         out = {}
         if set(self.features) & {"fc", "fcd_quantiles", "amplitude"}:
-            x = self._series(sol, self.source, model)
-            keep = np.asarray(sol.ts[self.source]) > transient
-            x = x[np.flatnonzero(keep)]
+            x = self._series(sol, self.source, model)[self._skip(self.source, transient) :]
             if "fc" in self.features:
                 out["fc_z"] = jnp.arctanh(jnp.clip(vbt.features.fc(x), -0.999999, 0.999999))
             if "amplitude" in self.features:
@@ -236,8 +234,7 @@ class Simulated(eqx.Module):
                 out["fcd_quantiles"] = jnp.quantile(vals, jnp.asarray(self.quantiles))
         if "band_power" in self.features:
             y = self._series(sol, self.band_source, model)
-            keep = np.asarray(sol.ts[self.band_source]) > transient
-            y = y[np.flatnonzero(keep)]
+            y = y[self._skip(self.band_source, transient) :]
             fs = 1000.0 / self._period(self.band_source)
             nper = min(y.shape[0], int(2 ** math.floor(math.log2(max(8, 2 * fs)))))
             freqs, psd = vbt.features.welch_psd(y, fs, nper)
@@ -246,6 +243,10 @@ class Simulated(eqx.Module):
             p = jnp.stack([p[f"b{k}"] for k in range(len(bands))], axis=-1)
             out["band_power"] = p / p.sum(axis=-1, keepdims=True)
         return out
+
+    def _skip(self, name: str, transient: float) -> int:
+        # samples are stamped at the end of their window, t_k = (k + 1) period: keep t > transient
+        return int(math.floor(transient / self._period(name) + 1e-9))
 
     def _series(self, sol, name: str, model) -> Array:
         ys = sol[name]

@@ -92,7 +92,7 @@ def predictive_draws(
 
     tw = dataclasses.replace(twin, record=tuple(record))
     sites = model_sites(tw, None)
-    names = sites["observed"] + [f"pred_{r}" for r in record]
+    names = list(tw.sites) + [f"pred_{r}" for r in record]
     # without data the observation sites are latent in the trace: resample them
     names = [n for n in names if n in sites["latent"] + sites["deterministic"]]
     latent = {k: v for k, v in samples.items() if k in sites["latent"] and k not in names}

@@ -189,12 +189,23 @@ def nuts_many(
     data = {k: jnp.asarray(v) for k, v in datasets.items()}
     first = {k: v[0] for k, v in data.items()}
     key_init, key_run = jax.random.split(jax.random.PRNGKey(seed))
+    # the potential (a function of the data) and the unconstrained parameter layout, from one
+    # initialisation; each dataset then starts from its own uniform draw
     init, pe_gen, post_gen, _ = initialize_model(
-        jax.random.split(key_init, n),
+        key_init,
         model,
         init_strategy=init_to_uniform(radius=init_radius),
         dynamic_args=True,
         model_args=(first,),
+    )
+    leaves, tree = jax.tree_util.tree_flatten(init.z)
+    keys = jax.random.split(key_init, len(leaves))
+    z0 = jax.tree_util.tree_unflatten(
+        tree,
+        [
+            jax.random.uniform(k, (n,) + jnp.shape(v), jnp.result_type(v), -1.0, 1.0) * init_radius
+            for k, v in zip(keys, leaves, strict=True)
+        ],
     )
     init_kernel, sample_kernel = hmc(potential_fn_gen=pe_gen, algo="NUTS")
     n_keep = num_samples // thin
@@ -210,25 +221,19 @@ def nuts_many(
             rng_key=key,
         )
 
+        # one scan over warm-up and sampling (the kernel adapts while its counter is below
+        # num_warmup), so the NUTS kernel is traced and compiled once
         def step(s, _):
-            return sample_kernel(s, model_args=(d,)), None
+            s = sample_kernel(s, model_args=(d,))
+            return s, (s.z, s.diverging, s.num_steps)
 
-        state = jax.lax.scan(step, state, None, length=num_warmup)[0]
-
-        def keep(s, _):
-            def inner(s, _):
-                s = sample_kernel(s, model_args=(d,))
-                return s, (s.diverging, s.num_steps)
-
-            s, (div, steps) = jax.lax.scan(inner, s, None, length=thin)
-            return s, (s.z, div.sum(), steps.sum())
-
-        _, (zs, div, steps) = jax.lax.scan(keep, state, None, length=n_keep)
+        _, (zs, div, steps) = jax.lax.scan(step, state, None, length=num_warmup + num_samples)
+        zs = jax.tree_util.tree_map(lambda v: v[num_warmup::thin][:n_keep], zs)
         post = jax.vmap(post_gen(d))(zs)
-        return post, div.sum(), steps.sum() / (n_keep * thin)
+        return post, div[num_warmup:].sum(), steps[num_warmup:].mean()
 
     run = jax.jit(jax.vmap(one))
-    post, div, steps = run(init.z, data, jax.random.split(key_run, n))
+    post, div, steps = run(z0, data, jax.random.split(key_run, n))
     stats = {"divergences": np.asarray(div), "mean_steps": np.asarray(steps)}
     return {k: np.asarray(v) for k, v in post.items()}, stats
 

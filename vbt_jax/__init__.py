@@ -6,6 +6,7 @@ temporal average, BOLD, EEG) and data features. Bayesian fitting lives in the se
 """
 
 from . import features as features
+from . import interventions as interventions
 from . import models as models
 from . import monitors as monitors
 from ._balloon import BalloonParams as BalloonParams

@@ -86,9 +86,7 @@ def as_region_tuple(regions: Any, what: str) -> tuple[int | str, ...]:
     try:
         out = tuple(r if isinstance(r, str) else int(r) for r in regions)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"{what}: expected region indices or labels, got {regions!r}"
-        ) from None
+        raise ConfigError(f"{what}: expected region indices or labels, got {regions!r}") from None
     if not out:
         raise ConfigError(f"{what}: no regions given")
     return out
