@@ -148,6 +148,7 @@ class FitConfig:
             chains=1,
             chunk=25,
             init_steps=min(self.nuts["init_steps"], 100),
+            max_tree_depth=min(self.nuts["max_tree_depth"], 6),
         )
         svi = dict(self.svi, steps=100, draws=50)
         return dataclasses.replace(
