@@ -29,3 +29,7 @@ from ._output import to_inference_data as to_inference_data
 from ._priors import Global as Global
 from ._priors import Regional as Regional
 from ._priors import default_prior as default_prior
+from ._sbc import coverage as coverage
+from ._sbc import run_sbc as run_sbc
+from ._sbc import sbc_ranks as sbc_ranks
+from ._sbc import uniformity_pvalue as uniformity_pvalue

@@ -135,7 +135,9 @@ if QUICK:
 hopf = build_experiment(hopf_cfg)
 sim = hopf_cfg.simulation
 print(hopf.model, hopf.coupling, sep="\n")
-print(f"dt {sim.dt} ms, duration {sim.duration / 1000:.0f} s, transient {sim.transient / 1000:.0f} s")
+print(
+    f"dt {sim.dt} ms, duration {sim.duration / 1000:.0f} s, transient {sim.transient / 1000:.0f} s"
+)
 
 t0 = time.perf_counter()
 sol = vbt.simulate(

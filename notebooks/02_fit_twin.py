@@ -50,6 +50,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from IPython.display import Image, display
 
 import inference as inf
@@ -92,7 +93,8 @@ n = fc_obs.shape[0]
 iu = np.triu_indices(n, 1)
 print(f"{n} regions; {int(train.sum())} training and {int((~train).sum())} held-out edges")
 for p in twin.priors:
-    print(" ", p)
+    kind = f"regional, {p.link} link, maps {p.map_names}" if p.regional else f"global {p.dist}"
+    print(f"  prior on {p.name}: {kind}, loc {p.loc}, scale {p.scale}")
 
 # %% [markdown]
 # ## 2. NUTS
@@ -105,7 +107,7 @@ for p in twin.priors:
 # %%
 nuts = dict(cfg.nuts)
 if QUICK:
-    nuts.update(warmup=60, samples=60, chains=1, max_tree_depth=5)
+    nuts.update(warmup=60, samples=100, chains=1, max_tree_depth=4)
 print({k: nuts[k] for k in ("warmup", "samples", "chains", "target_accept", "max_tree_depth")})
 t0 = time.perf_counter()
 res = inf.run_nuts(
@@ -150,7 +152,8 @@ idata = inf.to_inference_data(
 table, warnings = inf.summarize(idata, twin, hdi_prob=0.9)
 cols = ["mean", "sd", "hdi_5%", "hdi_95%", "r_hat", "ess_bulk", "prior_sd", "shrinkage"]
 glob = table.loc[[r for r in table.index if "[" not in r], cols]
-display(glob.style.format("{:.4g}"))
+with pd.option_context("display.float_format", "{:.4g}".format):
+    display(glob)
 print("warnings:")
 for w in warnings:
     print(" -", w)
@@ -275,8 +278,10 @@ r_sim_train, r_sim_heldout = _plots._fc_r(fc_obs, fc_sim, train)
 r_sim_analytic = _plots._pearson(fc_sim[iu], fc_pred_mat[iu])
 print(f"draw {draw}: G = {G_draw:.3g} /ms, a from {a_draw.min():.3g} to {a_draw.max():.3g} /ms")
 print(f"simulated {exp_cfg.simulation.duration / 1000:.0f} s in {sim_seconds:.1f} s wall")
-print(f"simulated FC r: training {r_sim_train:.3f}, held-out {r_sim_heldout:.3f}; "
-      f"vs analytic posterior FC {r_sim_analytic:.3f}")
+print(
+    f"simulated FC r: training {r_sim_train:.3f}, held-out {r_sim_heldout:.3f}; "
+    f"vs analytic posterior FC {r_sim_analytic:.3f}"
+)
 
 window, step = cfg.fcd_window, cfg.fcd_step
 m = vbt.features.fcd(jnp.asarray(x_sim), window, step)
@@ -284,8 +289,13 @@ fcd_vals = np.asarray(vbt.features.fcd_values(m, min_separation=-(-window // ste
 ref_edges, ref_hist = vbt.dk84_fcd_reference()
 ks = _plots._ks_to_histogram(fcd_vals, ref_edges, ref_hist)
 print(f"FCD: {fcd_vals.size} values, KS to the reference {ks:.3f}")
-display(Image(_plots.plot_fc_fit(fc_obs, fc_sim, train, OUT / "fc_sim.png",
-                                 title="simulated FC at one posterior draw")))
+display(
+    Image(
+        _plots.plot_fc_fit(
+            fc_obs, fc_sim, train, OUT / "fc_sim.png", title="simulated FC at one posterior draw"
+        )
+    )
+)
 display(Image(_plots.plot_fcd(fcd_vals, ref_edges, ref_hist, OUT / "fcd.png", ks=ks)))
 
 # %% [markdown]
