@@ -26,6 +26,12 @@ from ._output import prior_draws as prior_draws
 from ._output import save_netcdf as save_netcdf
 from ._output import summarize as summarize
 from ._output import to_inference_data as to_inference_data
+from ._predict import Predictions as Predictions
+from ._predict import change_summary as change_summary
+from ._predict import predict_interventions as predict_interventions
+from ._predict import prob_improves as prob_improves
+from ._predict import ranking as ranking
+from ._predict import to_inference_data as predictions_to_inference_data
 from ._priors import Global as Global
 from ._priors import Regional as Regional
 from ._priors import default_prior as default_prior
@@ -33,3 +39,6 @@ from ._sbc import coverage as coverage
 from ._sbc import run_sbc as run_sbc
 from ._sbc import sbc_ranks as sbc_ranks
 from ._sbc import uniformity_pvalue as uniformity_pvalue
+from ._trial import TrialDesign as TrialDesign
+from ._trial import run_virtual_trial as run_virtual_trial
+from ._trial import simulate_cohort as simulate_cohort

@@ -561,9 +561,11 @@ def _figures(folder: Path, setup: FitSetup, idata, result, fc_pred, fc_sim, fcd_
         )
     for p in twin.priors:
         if p.regional:
+            # the link scale (eta) when it is sampled: values of a = -G exp(eta) span decades
+            var = f"{p.name}_eta" if f"{p.name}_eta" in idata.posterior else p.name
             _plots.plot_regional(
                 idata,
-                p.name,
+                var,
                 folder / f"regional_{p.name}.png",
                 labels=twin.labels,
                 maps=p.maps if p.n_maps else None,

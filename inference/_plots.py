@@ -657,7 +657,8 @@ def plot_regional(
         axm.errorbar(
             maps[:, k],
             mean,
-            yerr=np.vstack([mean - lo, hi - mean]),
+            # a skewed posterior's mean can lie outside its central interval: clip at 0
+            yerr=np.clip(np.vstack([mean - lo, hi - mean]), 0.0, None),
             fmt="o",
             ms=3,
             lw=0.5,

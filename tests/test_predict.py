@@ -62,12 +62,12 @@ def test_gbc_change_matches_direct_computation(setup, pred):
     a1 = a0 * (1.0 + (-0.5) * (3.0 / (1.0 + 3.0)) * rho)  # e occ(d) rho, Hill 1, ec50 1
     fc0 = np.asarray(vbt.hopf_fc_symmetric(a0, W, float(G0)))
     fc1 = np.asarray(vbt.hopf_fc_symmetric(a1, W, float(G0)))
-    # float32 pipeline vs float64 reference: FC entries are O(0.3) with float32 rounding
-    # amplified by the conditioning of -B (~1e2); 1e-5 covers that, 1e-6 on the means
-    np.testing.assert_allclose(pred.gbc_change[1, 0, 2], _gbc(fc1) - _gbc(fc0), atol=1e-5)
+    # an unbatched direct computation (float32 without x64; measured max difference 3e-7 from
+    # batching/rounding, GBC changes are O(1e-2)): 1e-6 as the brief asks
+    np.testing.assert_allclose(pred.gbc_change[1, 0, 2], _gbc(fc1) - _gbc(fc0), atol=1e-6)
     iu = np.triu_indices(W.shape[0], 1)
     np.testing.assert_allclose(
-        pred.mean_fc_change[1, 0, 2], fc1[iu].mean() - fc0[iu].mean(), atol=1e-5
+        pred.mean_fc_change[1, 0, 2], fc1[iu].mean() - fc0[iu].mean(), atol=1e-6
     )
 
 
@@ -77,9 +77,7 @@ def test_prob_improves_and_ranking_with_known_target(setup):
     a_same = np.repeat(a[:1], 3, axis=0)
     W = np.asarray(conn.weights, np.float64)
     rho = np.asarray(drugs["psychedelic"].regional_density(conn.labels), np.float64)
-    target = np.asarray(
-        vbt.hopf_fc_symmetric(a_same[0] * (1.0 - 0.5 * 0.75 * rho), W, float(G0))
-    )
+    target = np.asarray(vbt.hopf_fc_symmetric(a_same[0] * (1.0 - 0.5 * 0.75 * rho), W, float(G0)))
     pred = predict_interventions(
         a_same, G[:3], conn.weights, conn.labels, drugs, DOSES, target_fc=target
     )
