@@ -29,9 +29,9 @@ from ._output import to_inference_data as to_inference_data
 from ._predict import Predictions as Predictions
 from ._predict import change_summary as change_summary
 from ._predict import predict_interventions as predict_interventions
+from ._predict import predictions_to_inference_data as predictions_to_inference_data
 from ._predict import prob_improves as prob_improves
 from ._predict import ranking as ranking
-from ._predict import to_inference_data as predictions_to_inference_data
 from ._priors import Global as Global
 from ._priors import Regional as Regional
 from ._priors import default_prior as default_prior

@@ -314,3 +314,6 @@ def to_inference_data(pred: Predictions, attrs: Mapping[str, Any] | None = None)
     at = {"distance_kind": pred.distance_kind, **dict(attrs or {})}
     ds = xr.Dataset(data, coords=coords, attrs=at)
     return az.InferenceData(predictions=ds)
+
+
+predictions_to_inference_data = to_inference_data
