@@ -16,6 +16,9 @@ check) plus::
     [fit.data]
     fc = "dk84"                  # or a path (.npy/.csv/.tsv/BIDS relmat)
     n_timepoints = 1200          # volumes behind the FC (omit for a group average)
+    # or one subject's BOLD: bold = "sub-01_bold.nii.gz" + atlas = "atlas.nii.gz" (TR from
+    # the header, checked against tr if given), or bold = "regions.tsv" (time x region) + tr;
+    # optional band = [0.01, 0.1] (Hz). FC and n_timepoints then come from the series.
     fcd_reference = "dk84"       # or a .npz with edges/hist, or omit
     band_power = "meg_hansen"    # joint fMRI + MEG fit (Hansen et al. relative band power)
 
@@ -68,7 +71,17 @@ _FIT = (
     "fixed",
     "simulate",
 )
-_DATA = ("fc", "n_timepoints", "fcd_reference", "band_power", "band_power_sigma")
+_DATA = (
+    "fc",
+    "n_timepoints",
+    "fcd_reference",
+    "band_power",
+    "band_power_sigma",
+    "bold",
+    "atlas",
+    "tr",
+    "band",
+)
 _NUTS = (
     "warmup",
     "samples",
@@ -137,6 +150,10 @@ class FitConfig:
     priors: tuple[PriorSpec, ...]
     fixed: dict[str, float]
     sim_seeds: int = 2
+    bold: Path | None = None
+    atlas: Path | None = None
+    tr: float | None = None
+    bold_band: tuple[float, float] | None = None
 
     def quick(self) -> FitConfig:
         """Tiny settings for smoke tests: short chains / few SVI steps, no simulated check
@@ -241,6 +258,32 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
     if n_tp is not None and (not isinstance(n_tp, int) or n_tp <= 3):
         raise d.error(f"n_timepoints must be an integer > 3, got {n_tp!r}")
     fcd_ref = _source(d, "fcd_reference", ("dk84",), base)
+    bold = _source(d, "bold", (), base)
+    atlas = _source(d, "atlas", (), base)
+    tr = d.number("tr", unit="s") if d.has("tr") else None
+    bold_band = None
+    if d.has("band"):
+        b = d.raw("band")
+        if not (
+            isinstance(b, list)
+            and len(b) == 2
+            and all(isinstance(x, int | float) for x in b)
+            and 0 <= b[0] < b[1]
+        ):
+            raise d.error(f"band must be [low_hz, high_hz] with 0 <= low < high, got {b!r}")
+        bold_band = (float(b[0]), float(b[1]))
+    if bold is not None:
+        if d.has("fc"):
+            raise d.error("give either fc (a matrix) or bold (time series), not both")
+        nifti = str(bold).endswith((".nii", ".nii.gz"))
+        if nifti and atlas is None:
+            raise d.error(f"bold {bold.name} is a NIfTI image: give its atlas label image too")
+        if not nifti and tr is None:
+            raise d.error(f"bold {bold.name} is a region-by-time table: give its tr (seconds)")
+        if n_tp is not None:
+            raise d.error("n_timepoints is read from the bold series; do not give it")
+    elif atlas is not None or bold_band is not None:
+        raise d.error("atlas and band apply to a bold series; give bold")
     band = _source(d, "band_power", ("meg_hansen",), base)
     n = _Table(path, "fit.nuts", data["fit"].get("nuts", {}), _NUTS)
     nuts = dict(
@@ -308,6 +351,10 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
         priors=priors,
         fixed=fixed,
         sim_seeds=_int(sim, "seeds", 2),
+        bold=bold,
+        atlas=atlas,
+        tr=tr,
+        bold_band=bold_band,
     )
 
 

@@ -104,7 +104,20 @@ def _prior(spec: PriorSpec, n: int, labels, maps: dict[str, np.ndarray]):
     )
 
 
-def _observed_fc(cfg: FitConfig, conn) -> np.ndarray:
+def _observed_fc(cfg: FitConfig, conn) -> tuple[np.ndarray, int | None]:
+    """The observed FC and the number of volumes behind it (None when unknown)."""
+    if cfg.bold is not None:
+        if str(cfg.bold).endswith((".nii", ".nii.gz")):
+            ts = vbt.load_nifti_regions(cfg.bold, cfg.atlas, tr=cfg.tr, band=cfg.bold_band)
+        else:
+            ts = vbt.load_region_timeseries(cfg.bold, tr=cfg.tr, band=cfg.bold_band)
+        vbt.check_against_connectome(ts, conn)
+        x = np.asarray(ts.data, float)
+        if x.shape[0] < 10:
+            raise ConfigError(
+                f"{cfg.bold}: {x.shape[0]} volumes are too few for an FC likelihood (need >= 10)"
+            )
+        return np.corrcoef(x, rowvar=False), int(x.shape[0])
     if cfg.fc == "dk84":
         if tuple(conn.labels) != tuple(vbt.dk84().labels):
             raise ConfigError(
@@ -113,9 +126,9 @@ def _observed_fc(cfg: FitConfig, conn) -> np.ndarray:
             )
         fc = np.array(vbt.dk84_empirical_fc(), float)
         np.fill_diagonal(fc, 1.0)
-        return fc
+        return fc, cfg.n_timepoints
     obs = vbt.load_fc_matrix(cfg.fc, labels=conn.labels)
-    return np.asarray(obs.fc, float)
+    return np.asarray(obs.fc, float), cfg.n_timepoints or obs.n_timepoints
 
 
 def setup_fit(cfg: FitConfig) -> FitSetup:
@@ -130,7 +143,7 @@ def setup_fit(cfg: FitConfig) -> FitSetup:
     conn = exp.connectome
     n, labels = conn.n_regions, tuple(conn.labels)
     base = cfg.experiment.path.parent
-    fc = _observed_fc(cfg, conn)
+    fc, n_timepoints = _observed_fc(cfg, conn)
     m = n * (n - 1) // 2
     rng = np.random.default_rng(cfg.seed)
     train = np.ones(m, bool)
@@ -142,7 +155,7 @@ def setup_fit(cfg: FitConfig) -> FitSetup:
             if name not in maps:
                 maps[name] = resolve_map(name, conn, base)
     priors = [_prior(s, n, labels, maps) for s in cfg.priors]
-    likelihoods: list[Any] = [FCLikelihood(n, train, cfg.n_timepoints)]
+    likelihoods: list[Any] = [FCLikelihood(n, train, n_timepoints)]
     observed: dict[str, Any] = {"fc": fc}
     features = ["fc"]
     band_names: tuple[str, ...] = ()

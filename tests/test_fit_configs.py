@@ -7,6 +7,7 @@ import math
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vbt_jax._cli import main
@@ -45,3 +46,68 @@ def test_fit_config_runs_quick(tmp_path, cfg_path):
         assert q["band_power_r"] > 0.5 and "band_power_fit.png" in figs
     assert not list(tmp_path.glob("*.partial-*"))
     assert not (tmp_path / "fit.checkpoint").exists()
+
+
+def _bold_config(tmp_path, data_lines: str) -> Path:
+    base = (Path(__file__).parent.parent / "configs" / "fit_hopf_dk84.toml").read_text()
+    text = base.replace('fc = "dk84"', data_lines)
+    path = tmp_path / "fit_bold.toml"
+    path.write_text(text)
+    return path
+
+
+def _subject_series(n_vol: int, n_regions: int = 84, seed: int = 0) -> np.ndarray:
+    """One synthetic subject: volumes drawn from the analytic Hopf covariance (dk84)."""
+    import jax.numpy as jnp
+
+    import vbt_jax as vbt
+
+    conn = vbt.dk84().normalised("max")
+    a = -8e-4 * np.exp(np.random.default_rng(seed).normal(-3.7, 0.5, size=n_regions))
+    cov = np.asarray(
+        vbt.hopf_covariance_symmetric(jnp.asarray(a), jnp.asarray(conn.weights), 8e-4, 1e-10),
+        float,
+    )
+    rng = np.random.default_rng(seed + 1)
+    return rng.multivariate_normal(np.zeros(n_regions), cov, size=n_vol)
+
+
+def test_fit_from_region_timeseries(tmp_path):
+    """[fit.data] bold = a time x region table: FC and the number of volumes come from it."""
+    import vbt_jax as vbt
+    from inference._config import load_fit_config
+    from inference._fit import setup_fit
+
+    x = _subject_series(300)
+    labels = vbt.dk84().labels
+    table = tmp_path / "sub-01_regions.tsv"
+    np.savetxt(table, x, delimiter="\t", header="\t".join(labels), comments="")
+    cfg = load_fit_config(_bold_config(tmp_path, f'bold = "{table.name}"\ntr = 0.72'))
+    setup = setup_fit(cfg)
+    lik = setup.twin.likelihoods[0]
+    assert lik.n_timepoints == 300
+    # the loader removes each region's linear trend (and z-scores, which leaves r unchanged)
+    from scipy.signal import detrend
+
+    want = np.corrcoef(detrend(x, axis=0, type="linear"), rowvar=False)
+    np.testing.assert_allclose(setup.fc, want, atol=1e-10)
+    i, j = lik.index
+    np.testing.assert_allclose(setup.data["fc"], np.arctanh(want[i, j]), atol=1e-8)
+
+
+def test_fit_bold_errors(tmp_path):
+    from inference._config import load_fit_config
+    from inference._fit import setup_fit
+    from vbt_jax import ConfigError
+
+    x = _subject_series(200)[:, :83]
+    table = tmp_path / "short.tsv"
+    np.savetxt(table, x, delimiter="\t")
+    with pytest.raises(ConfigError, match="tr"):
+        load_fit_config(_bold_config(tmp_path, f'bold = "{table.name}"'))
+    with pytest.raises(ConfigError, match="atlas"):
+        (tmp_path / "b.nii.gz").write_bytes(b"")
+        load_fit_config(_bold_config(tmp_path, 'bold = "b.nii.gz"'))
+    cfg = load_fit_config(_bold_config(tmp_path, f'bold = "{table.name}"\ntr = 0.72'))
+    with pytest.raises(ConfigError, match="83|84"):
+        setup_fit(cfg)
