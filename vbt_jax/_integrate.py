@@ -12,6 +12,7 @@ import numpy as np
 from jax import Array
 
 from . import _rng
+from ._adjoint import LoopSpec, integrate, transpose_edges
 from ._delays import DelayPlan, is_concrete, plan_delays
 from ._errors import SimulationError
 from ._noise import Additive
@@ -66,6 +67,10 @@ class Solution(eqx.Module):
             raise KeyError(f"no monitor named {name!r}; have {sorted(self.ys)}") from None
 
 
+# Reverse-mode gradients use the hand-written adjoint of ``_adjoint.py`` (when ``checkpoint``);
+# tests set this to False to compare with JAX's own differentiation of the loop.
+_CUSTOM_ADJOINT = True
+
 _DIVERGED = (
     "simulation diverged (NaN/inf): lower the coupling, noise or dt, or pass "
     "on_divergence='flag' to get a flag instead of an error"
@@ -90,6 +95,19 @@ def _guard_bwd(bad, ct):
 _guard.defvjp(_guard_fwd, _guard_bwd)
 
 
+def _region_local(model, coupling, solver, zero_mode: str) -> bool:
+    """Whether one step maps each region's state to its next state without reading the other
+    regions' current states (given the delayed input and the noise). True for this package's
+    models, couplings and solvers when no zero-delay edge joins two different regions; other
+    (user-defined) classes are not assumed to be."""
+    own = (
+        type(model).__module__.startswith("vbt_jax.models.")
+        and type(coupling).__module__ == "vbt_jax._coupling"
+        and type(solver).__module__ == "vbt_jax._solvers"
+    )
+    return own and zero_mode in ("none", "diag")
+
+
 def _steps(value: float, dt: float, what: str) -> int:
     n = value / dt
     k = round(n)
@@ -107,36 +125,6 @@ def _cast_floats(tree, dtype):
         return x
 
     return jtu.tree_map(cast, tree)
-
-
-def _nested_scan(body, carry, length: int, checkpoint: bool, xs_fn):
-    """``lax.scan`` of ``body(carry, (unit_index, xs))`` over units ``0 .. length-1``.
-
-    ``xs_fn(first, n)`` makes the per-unit inputs (the noise) of ``n`` units at once: drawing
-    many units' noise in one large array lets XLA spread it over the CPU cores.
-
-    With ``checkpoint``, the scan is split into ``n_outer`` segments of ``n_inner`` units whose
-    bodies are rematerialised: reverse-mode differentiation then stores one carry (state plus
-    delay buffer) per segment and the residuals of one segment at a time, instead of residuals
-    for every step. Segments are sized so the two stores are about equal.
-    """
-    n_inner = max(1, min(length, int(round(math.sqrt(5.0 * length)))))
-    n_outer = length // n_inner
-    rem = length - n_outer * n_inner
-
-    def segment(c, first):
-        idx = first + jnp.arange(n_inner)
-        return jax.lax.scan(body, c, (idx, xs_fn(first, n_inner)))
-
-    if checkpoint:
-        segment = jax.checkpoint(segment)
-    carry, ys = jax.lax.scan(segment, carry, n_inner * jnp.arange(n_outer))
-    ys = jtu.tree_map(lambda y: y.reshape((n_outer * n_inner,) + y.shape[2:]), ys)
-    if rem:
-        first = n_outer * n_inner
-        carry, ys_rem = jax.lax.scan(body, carry, (first + jnp.arange(rem), xs_fn(first, rem)))
-        ys = jtu.tree_map(lambda a, b: jnp.concatenate([a, b]), ys, ys_rem)
-    return carry, ys
 
 
 def simulate(
@@ -167,7 +155,8 @@ def simulate(
     Composable with ``jax.jit``, ``jax.vmap`` and ``jax.grad`` (over model, coupling and noise
     parameters, connectome weights, initial states and keys). Memory does not grow with the
     step count except through the monitors' samples; reverse-mode gradients rematerialise
-    segments so their memory grows roughly with the square root of the step count.
+    segments so their memory grows roughly with the square root of the step count (forward-mode
+    differentiation needs ``checkpoint=False``).
 
     Args:
         model: a neural mass model (``vbt_jax.models``).
@@ -190,7 +179,11 @@ def simulate(
         rng: ``"hash"`` (fast counter-based, default) or ``"threefry"``; see ``vbt_jax._rng``.
         block: steps per coupling block (default: the largest allowed); needed, with
             ``max_delay`` (steps), only when lengths or speed are traced.
-        checkpoint: rematerialise segments under reverse-mode differentiation.
+        checkpoint: rematerialise segments under reverse-mode differentiation, which then uses
+            a hand-written adjoint of the loop (``vbt_jax._adjoint``: about 3x the forward
+            cost). ``False`` stores every step's residuals and lets JAX differentiate the loop
+            itself (more memory, slower); it is also what forward-mode ``jax.jvp``/``jacfwd``
+            through ``simulate`` needs.
         unroll: how many steps of a coupling block are unrolled in the compiled loop (``True``:
             all; fastest run, slower compile; ``1``: quickest compile).
         on_divergence: ``"raise"`` (default; raises at run time if any value is NaN/inf) or
@@ -321,69 +314,91 @@ def simulate(
     dly = jnp.asarray(plan.dly)
     src = jnp.asarray(plan.src, jnp.int32)
 
-    def zero_part(pc):
+    # every traced input of the loop travels in P, so that the custom adjoint sees it
+    loop_inputs = dict(
+        model=model,
+        coupling=coupling,
+        monitors=monitors,
+        ctx_model=ctx.model,
+        w_edges=w_edges,
+        w_zero=w_zero,
+        rowsum=rowsum,
+        dly=dly,
+        dw_scale=dw_scale if noise is not None else None,
+        words=words if noise is not None else None,
+        key_noise=key_noise if noise is not None and rng != "hash" else None,
+    )
+    dyn_inputs, static_inputs = eqx.partition(loop_inputs, eqx.is_array)
+    dyn_leaves, dyn_def = jtu.tree_flatten(dyn_inputs)
+
+    def make_inputs(leaves):
+        return eqx.combine(jtu.tree_unflatten(dyn_def, list(leaves)), static_inputs)
+
+    def context(P):
+        return Context(model=P["ctx_model"], n_regions=N, dt=dt, block=K, unit=unit, dtype=dtype)
+
+    def zero_part(P, pc):
         if plan.zero_mode == "diag":
-            return pc * w_zero
+            return pc * P["w_zero"]
         if plan.zero_mode in ("dense", "dense_traced"):
-            return pc @ w_zero.T
+            return pc @ P["w_zero"].T
         return 0.0
 
-    def gather_block(buf, t0):
-        start = ((t0 - dly - 1) % ring).astype(jnp.int32)  # (N, E)
+    def gather_block(P, buf, t0):
+        start = ((t0 - P["dly"] - 1) % ring).astype(jnp.int32)  # (N, E)
 
         def one(s, j):
             return jax.lax.dynamic_slice(buf, (jnp.int32(0), j, s), (B, 1, K))[:, 0, :]
 
         sl = jax.vmap(jax.vmap(one))(start, src)  # (N, E, B, K)
-        return jnp.einsum("nebk,ne->bnk", sl, w_edges)
+        return jnp.einsum("nebk,ne->bnk", sl, P["w_edges"])
 
-    def noise_for(first_unit, n):
+    def noise_for(P, first_unit, n):
         """Noise increments of units first_unit .. first_unit+n-1: (n, blocks, K, S, N)."""
-        if noise is None:
-            return None
         first_block = first_unit * blocks_per_unit
         shape = (n * blocks_per_unit, K, S, N)
         if rng == "hash":
-            z = _rng.hash_normal(words, first_block, shape, dtype)
+            z = _rng.hash_normal(P["words"], first_block, shape, dtype)
         else:
-            z = _rng.threefry_normal(key_noise, first_block, shape, dtype)
-        return (z * dw_scale).reshape((n, blocks_per_unit, K, S, N))
+            z = _rng.threefry_normal(P["key_noise"], first_block, shape, dtype)
+        return (z * P["dw_scale"]).reshape((n, blocks_per_unit, K, S, N))
 
-    def run_block(carry, inp):
-        bidx, dws = inp
-        x, buf, mstates = carry
+    def one_step(P, x, h, dw):
+        coupling, model = P["coupling"], P["model"]
+        xc = x[cvar_idx]
+        c = coupling.post(h + zero_part(P, coupling.pre(xc)), xc, P["rowsum"])
+        return solver.step(model, x, c, dw, dt)
+
+    def pre(P, x):
+        return P["coupling"].pre(x[cvar_idx])
+
+    def block_core(P, x, buf, bidx, dws):
         t0 = bidx * K
-        hist = gather_block(buf, t0)  # (B, N, K)
+        hist = gather_block(P, buf, t0)  # (B, N, K)
 
-        def one_step(x, inp):
+        def scan_step(x, inp):
             h, dw = inp
-            xc = x[cvar_idx]
-            c = coupling.post(h + zero_part(coupling.pre(xc)), xc, rowsum)
-            x = solver.step(model, x, c, dw, dt)
-            return x, (x, coupling.pre(x[cvar_idx]))
+            x = one_step(P, x, h, dw)
+            return x, (x, pre(P, x))
 
         hs = jnp.moveaxis(hist, -1, 0)  # (K, B, N)
-        x, (traj, pres) = jax.lax.scan(one_step, x, (hs, dws), unroll=unroll)
+        x, (traj, pres) = jax.lax.scan(scan_step, x, (hs, dws), unroll=unroll)
         new = jnp.moveaxis(pres, 0, -1).astype(dtype)  # (B, N, K)
         slot = (t0 % ring).astype(jnp.int32)
         buf = jax.lax.dynamic_update_slice(buf, new, (jnp.int32(0), jnp.int32(0), slot))
         buf = jax.lax.dynamic_update_slice(
             buf, new, (jnp.int32(0), jnp.int32(0), jnp.where(slot == 0, jnp.int32(ring), slot))
         )
-        mstates = tuple(m.accumulate(ms, traj, ctx) for m, ms in zip(monitors, mstates))
-        return (x, buf, mstates), None
+        return x, traj, hist, buf
 
-    def run_unit(carry, inp):
-        uidx, dws = inp
-        first = uidx * blocks_per_unit
-        if blocks_per_unit == 1:
-            carry, _ = run_block(carry, (first, None if dws is None else dws[0]))
-        else:
-            bidx = first + jnp.arange(blocks_per_unit)
-            carry, _ = jax.lax.scan(run_block, carry, (bidx, dws))
-        x, buf, mstates = carry
+    def mon_block(P, mstates, traj):
+        ctx = context(P)
+        return tuple(m.accumulate(ms, traj, ctx) for m, ms in zip(P["monitors"], mstates))
+
+    def mon_unit(P, mstates, uidx):
+        ctx = context(P)
         new_ms, ys = [], []
-        for m, ms, k in zip(monitors, mstates, per_sample):
+        for m, ms, k in zip(P["monitors"], mstates, per_sample):
             ms = m.end_unit(ms, ctx)
             y, reset = m.sample(ms, ctx)
             if k > 1:
@@ -391,7 +406,48 @@ def simulate(
                 reset = jtu.tree_map(lambda a, b: jnp.where(due, a, b), reset, ms)
             new_ms.append(reset)
             ys.append(y)
-        return (x, buf, tuple(new_ms)), tuple(ys)
+        return tuple(new_ms), tuple(ys)
+
+    def run_block(P, carry, inp):
+        bidx, dws = inp
+        x, buf, mstates = carry
+        x, traj, _, buf = block_core(P, x, buf, bidx, dws)
+        return (x, buf, mon_block(P, mstates, traj)), None
+
+    def run_unit(P, carry, inp):
+        uidx, dws = inp
+        first = uidx * blocks_per_unit
+        if blocks_per_unit == 1:
+            carry, _ = run_block(P, carry, (first, None if dws is None else dws[0]))
+        else:
+            bidx = first + jnp.arange(blocks_per_unit)
+            carry, _ = jax.lax.scan(lambda c, i: run_block(P, c, i), carry, (bidx, dws))
+        x, buf, mstates = carry
+        mstates, ys = mon_unit(P, mstates, uidx)
+        return (x, buf, mstates), ys
+
+    def edges_transposed(P):
+        return P["w_edges"][n_idx_T, e_idx_T] * mask_T, jnp.asarray(P["dly"])[n_idx_T, e_idx_T]
+
+    dst_T, n_idx_T, e_idx_T, mask_T = transpose_edges(plan.src, plan.mask)
+    spec = LoopSpec(
+        make=make_inputs,
+        run_unit=run_unit,
+        noise=None if noise is None else noise_for,
+        block_core=block_core,
+        mon_block=mon_block,
+        mon_unit=mon_unit,
+        step=one_step,
+        pre=pre,
+        edges_T=edges_transposed,
+        edge_weights=lambda P: P["w_edges"],
+        dst_T=dst_T,
+        block=K,
+        ring=ring,
+        blocks_per_unit=blocks_per_unit,
+        unroll=unroll,
+        local=_region_local(model, coupling, solver, plan.zero_mode),
+    )
 
     mstates0 = tuple(m.init(ctx) for m in monitors)
     offset = jnp.zeros((), jnp.int32)
@@ -414,14 +470,10 @@ def simulate(
                     )
     offset_units = offset // unit
 
-    def run_unit_global(carry, inp):
-        return run_unit(carry, (offset_units + inp[0], inp[1]))
-
-    def noise_global(first, n):
-        return noise_for(offset_units + first, n)
-
     carry0 = (x0, buf0, mstates0)
-    (xf, buff, msf), ys = _nested_scan(run_unit_global, carry0, n_units, checkpoint, noise_global)
+    (xf, buff, msf), ys = integrate(
+        spec, dyn_leaves, carry0, offset_units, n_units, checkpoint, _CUSTOM_ADJOINT
+    )
 
     out_ys, out_ts, labels = {}, {}, {}
     diverged = ~jnp.all(jnp.isfinite(xf))
