@@ -106,3 +106,51 @@ def test_simulated_checks_monitors(experiment):
         inf.Simulated(experiment, keys, ("fc",), source="bold")
     with pytest.raises(ConfigError, match="bands"):
         inf.Simulated(experiment, keys, ("band_power",), band_source="tavg")
+
+
+def test_simulated_fcd_quantiles_equal_direct(experiment):
+    """FCD quantiles of the forward map equal those of a direct simulation (one seed)."""
+    keys = jax.random.split(jax.random.key(11), 1)
+    fw = inf.Simulated(
+        experiment,
+        keys,
+        ("fcd_quantiles",),
+        source="tavg",
+        fcd_window=8,
+        fcd_step=2,
+        quantiles=(0.1, 0.5, 0.9),
+    )
+    params = {"eta": jnp.array([-4.5, -4.9, -5.0, -4.6]), "G": jnp.asarray(0.3)}
+    got = np.asarray(fw(params)["fcd_quantiles"])
+    model = type(experiment.model)(**{**experiment.model.parameters(), "eta": params["eta"]})
+    kw = experiment.simulate_kwargs()
+    kw["coupling"] = vbt.Linear(G=params["G"])
+    sol = vbt.simulate(
+        model,
+        experiment.connectome,
+        key=keys[0],
+        initial_state=jnp.asarray(experiment.initial_state),
+        **kw,
+    )
+    x = np.asarray(sol["tavg"][:, 0, :], float)
+    # independent NumPy FCD: windows of 8 samples every 2, correlation of FC upper triangles,
+    # pairs of windows at least 4 windows apart (non-overlapping)
+    iu = np.triu_indices(4, 1)
+    starts = range(0, x.shape[0] - 8 + 1, 2)
+    fcs = np.array([np.corrcoef(x[s : s + 8], rowvar=False)[iu] for s in starts])
+    m = np.corrcoef(fcs)
+    i, j = np.triu_indices(len(fcs), 4)
+    want = np.quantile(m[i, j], [0.1, 0.5, 0.9])
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_default_prior_from_parameter_ranges():
+    from vbt_jax.models import MontbrioPazoRoxin
+
+    lo, hi = MontbrioPazoRoxin.parameter_ranges["eta"]
+    g = inf.default_prior(MontbrioPazoRoxin, "eta")
+    assert (g.dist, g.low, g.high) == ("uniform", lo, hi)
+    r = inf.default_prior(MontbrioPazoRoxin, "eta", regional=True, n_regions=5)
+    assert r.loc == 0.5 * (lo + hi) and r.scale == (hi - lo) / 4 and r.n_maps == 0
+    with pytest.raises(ConfigError, match="no range for 'nope'"):
+        inf.default_prior(MontbrioPazoRoxin, "nope")
