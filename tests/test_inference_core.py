@@ -544,7 +544,7 @@ def test_fit_config_loads():
         0,
         0.5,
     )
-    assert (cfg.nuts["warmup"], cfg.nuts["samples"], cfg.nuts["chunk"]) == (800, 1000, 500)
+    assert (cfg.nuts["warmup"], cfg.nuts["samples"], cfg.nuts["chunk"]) == (500, 750, 250)
     pri = {p.name: p for p in cfg.priors}
     assert pri["G"].dist == "lognormal" and pri["G"].loc == 8e-4 and not pri["G"].regional
     a = pri["a"]
@@ -563,7 +563,7 @@ def test_fit_config_loads():
         ('scale_by = "G"', 'scale_by = "a"', r"\[fit\.priors\.a\] scale_by = 'a'"),
         ('scale_by = "G"', 'scale_by = "K"', r"\[fit\.priors\.a\] scale_by = 'K'"),
         ('dist = "lognormal"', 'dist = "gamma"', r"\[fit\.priors\.G\].*dist"),
-        ("warmup = 800", "warmup = 0", r"\[fit\.nuts\].*warmup"),
+        ("warmup = 500", "warmup = 0", r"\[fit\.nuts\].*warmup"),
     ],
 )
 def test_fit_config_errors_name_the_key(tmp_path, old, new, pattern):

@@ -153,6 +153,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_fit(args: argparse.Namespace) -> int:
     # the inference package (NumPyro) is imported only here: vbt_jax itself never imports it
     import importlib
+    import os
+
+    # one XLA host device per CPU core so that NUTS chains run in parallel (must be set before
+    # JAX starts its CPU backend; a flag already given by the user wins)
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        n = max(1, min(os.cpu_count() or 1, 8))
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
 
     fit = importlib.import_module("inference._cli")
     return fit.cmd_fit(args)
