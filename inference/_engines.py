@@ -116,6 +116,19 @@ def _fingerprint(settings: Mapping[str, Any], data: Mapping[str, Any] | None) ->
     return h.hexdigest()[:16]
 
 
+def _open_checkpoint(
+    checkpoint: str | Path | None, settings: Mapping[str, Any], data: Mapping[str, Any] | None
+) -> Path | None:
+    """Create (or reopen) a checkpoint folder for a run with these settings and data; None
+    without a checkpoint. Raises ConfigError if it holds another run's checkpoint."""
+    if checkpoint is None:
+        return None
+    folder = Path(checkpoint)
+    folder.mkdir(parents=True, exist_ok=True)
+    _check_meta(folder, dict(settings=settings, fingerprint=_fingerprint(settings, data)))
+    return folder
+
+
 def _check_meta(folder: Path, meta: dict) -> None:
     path = folder / "meta.json"
     if path.exists():
@@ -190,11 +203,7 @@ def run_nuts(
         max_tree_depth=max_tree_depth,
         dense_mass=dense_mass,
     )
-    folder = None
-    if checkpoint is not None:
-        folder = Path(checkpoint)
-        folder.mkdir(parents=True, exist_ok=True)
-        _check_meta(folder, dict(settings=settings, fingerprint=_fingerprint(settings, data)))
+    folder = _open_checkpoint(checkpoint, settings, data)
     init = init_to_median(num_samples=15)
     inv_mass = None
     resuming = folder is not None and (folder / "nuts_state.pkl").exists()
@@ -352,11 +361,7 @@ def run_svi(
         num_particles=num_particles,
         block=block,
     )
-    folder = None
-    if checkpoint is not None:
-        folder = Path(checkpoint)
-        folder.mkdir(parents=True, exist_ok=True)
-        _check_meta(folder, dict(settings=settings, fingerprint=_fingerprint(settings, data)))
+    folder = _open_checkpoint(checkpoint, settings, data)
     g = make_guide(model, guide, rank)
     sched = optax.cosine_decay_schedule(learning_rate, steps, alpha=0.1)
     opt = optax.chain(optax.clip_by_global_norm(100.0), optax.adam(sched))

@@ -14,7 +14,6 @@ import json
 import math
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from vbt_jax import ConfigError
 
 from ._config import FitConfig, PriorSpec
 from ._engines import FitResult, run_nuts, run_svi
-from ._forward import HopfLinear, Simulated
+from ._forward import HopfLinear, Simulated, monitor_series, with_parameters
 from ._likelihoods import FCLikelihood, band_power_likelihood, fisher_z
 from ._model import Twin
 from ._output import (
@@ -293,32 +292,11 @@ def simulate_check(setup: FitSetup, flat: dict[str, np.ndarray], draws: int, pro
     init = None if exp.initial_state is None else jnp.asarray(exp.initial_state)
 
     def one(p, key):
-        model = model0
-        fields = [k for k in p if hasattr(model0, k) and k != "G"]
-        if fields:
-            import equinox as eqx
-
-            model = eqx.tree_at(
-                lambda m: [getattr(m, k) for k in fields],
-                model0,
-                [jnp.asarray(p[k]) for k in fields],
-            )
-        coupling = kw["coupling"]
-        if "G" in p and coupling is not None:
-            import equinox as eqx
-
-            coupling = eqx.tree_at(lambda c: c.G, coupling, p["G"])
+        model, coupling = with_parameters(model0, kw["coupling"], p)
         sol = vbt.simulate(
             model, exp.connectome, key=key, initial_state=init, **{**kw, "coupling": coupling}
         )
-        ys = sol[source]
-        labels = sol.labels[source]
-        var = (
-            0
-            if source == "bold"
-            else labels.index(model0.bold_var if model0.bold_var in labels else labels[0])
-        )
-        return ys[:, var, :], sol.ts[source]
+        return monitor_series(sol, source, model0), sol.ts[source]
 
     keys = jax.random.split(jax.random.key(cfg.seed + 1), draws)
     t0 = time.perf_counter()
@@ -400,7 +378,7 @@ def fit_run_folder(
         ConfigError: invalid config/data (before any compilation), or ``out`` exists without
             ``force``.
     """
-    from vbt_jax._runfolder import versions
+    from vbt_jax._runfolder import atomic_folder, versions
 
     started = time.perf_counter()
     out = Path(out)
@@ -457,10 +435,7 @@ def fit_run_folder(
         attrs=attrs,
     )
     table, msgs = summarize(idata, setup.twin)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f"{out.name}.partial-", dir=out.parent))
-    try:
-        partial.chmod(0o755)
+    with atomic_folder(out) as partial:
         save_netcdf(idata, partial / "posterior.nc")
         table.to_csv(partial / "summary.csv")
         quality["warnings"] = msgs
@@ -476,17 +451,6 @@ def fit_run_folder(
             np.savetxt(partial / "svi_loss.csv", np.asarray(result.info["loss"]), fmt="%.8g")
         if figures:
             _figures(partial / "figures", setup, idata, result, fc_pred, fc_sim, fcd_vals, bp_pred)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f"{out.name}.old-", dir=out.parent))
-            old.rmdir()
-            out.rename(old)
-            partial.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            partial.rename(out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     shutil.rmtree(ckpt, ignore_errors=True)
     return out
 

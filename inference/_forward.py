@@ -52,6 +52,32 @@ def _aperiodic_band_power(bands: Array, exponent: Array) -> Array:
     return p / p.sum()
 
 
+def with_parameters(model: Any, coupling: Any, params: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The model and coupling with sampled values put in: every entry of ``params`` naming a
+    model field replaces it (scalar or (N,)), ``G`` replaces the coupling's ``G``."""
+    fields = {k: v for k, v in params.items() if hasattr(model, k) and k != "G"}
+    if fields:
+        model = eqx.tree_at(
+            lambda m: [getattr(m, k) for k in fields],
+            model,
+            [jnp.asarray(v) for v in fields.values()],
+            is_leaf=lambda x: x is None,
+        )
+    if "G" in params and coupling is not None:
+        coupling = eqx.tree_at(lambda c: c.G, coupling, params["G"])
+    return model, coupling
+
+
+def monitor_series(sol: Any, name: str, model: Any) -> Array:
+    """(T, N) series of monitor ``name``: BOLD/EEG's single signal, else the model's
+    BOLD-drive variable (the first recorded variable if it is not recorded)."""
+    ys = sol[name]
+    if name in ("bold", "eeg"):
+        return ys[:, 0, :]
+    labels = sol.labels[name]
+    return ys[:, labels.index(model.bold_var if model.bold_var in labels else labels[0]), :]
+
+
 class HopfLinear(eqx.Module):
     """Analytic features of the Stuart-Landau network (Difference coupling, no delays).
 
@@ -193,18 +219,7 @@ class Simulated(eqx.Module):
 
     def _one(self, params: Mapping[str, Any], key: Array) -> dict[str, Array]:
         exp = self.experiment
-        model = exp.model
-        fields = {k: v for k, v in params.items() if hasattr(model, k) and k not in ("G",)}
-        if fields:
-            model = eqx.tree_at(
-                lambda m: [getattr(m, k) for k in fields],
-                model,
-                [jnp.asarray(v) for v in fields.values()],
-                is_leaf=lambda x: x is None,
-            )
-        coupling = exp.coupling
-        if "G" in params:
-            coupling = eqx.tree_at(lambda c: c.G, coupling, params["G"])
+        model, coupling = with_parameters(exp.model, exp.coupling, params)
         noise = exp.noise
         if noise is not None and "nsig" in params:
             noise = eqx.tree_at(lambda n: n.nsig, noise, noise.nsig * params["nsig"])
@@ -221,7 +236,7 @@ class Simulated(eqx.Module):
         transient = exp.config.simulation.transient
         out = {}
         if set(self.features) & {"fc", "fcd_quantiles", "amplitude"}:
-            x = self._series(sol, self.source, model)[self._skip(self.source, transient) :]
+            x = monitor_series(sol, self.source, model)[self._skip(self.source, transient) :]
             if "fc" in self.features:
                 out["fc_z"] = jnp.arctanh(jnp.clip(vbt.features.fc(x), -0.999999, 0.999999))
             if "amplitude" in self.features:
@@ -233,7 +248,7 @@ class Simulated(eqx.Module):
                 )
                 out["fcd_quantiles"] = jnp.quantile(vals, jnp.asarray(self.quantiles))
         if "band_power" in self.features:
-            y = self._series(sol, self.band_source, model)
+            y = monitor_series(sol, self.band_source, model)
             y = y[self._skip(self.band_source, transient) :]
             fs = 1000.0 / self._period(self.band_source)
             nper = min(y.shape[0], int(2 ** math.floor(math.log2(max(8, 2 * fs)))))
@@ -247,14 +262,6 @@ class Simulated(eqx.Module):
     def _skip(self, name: str, transient: float) -> int:
         # samples are stamped at the end of their window, t_k = (k + 1) period: keep t > transient
         return int(math.floor(transient / self._period(name) + 1e-9))
-
-    def _series(self, sol, name: str, model) -> Array:
-        ys = sol[name]
-        labels = sol.labels[name]
-        if name in ("bold", "eeg"):
-            return ys[:, 0, :]
-        var = model.bold_var if model.bold_var in labels else labels[0]
-        return ys[:, labels.index(var), :]
 
     def __call__(self, params: Mapping[str, Any]) -> dict[str, Array]:
         per_seed = jax.vmap(lambda k: self._one(params, k))(self.keys)

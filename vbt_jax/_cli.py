@@ -22,9 +22,7 @@ everything goes into a fresh ``<out>.partial-XXXX`` folder beside ``<out>``, ren
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,7 +103,7 @@ def _default_out(config: Path) -> Path:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from ._config import build_experiment
-    from ._runfolder import run_experiment, write_run_folder
+    from ._runfolder import atomic_folder, run_experiment, write_run_folder
 
     started = time.perf_counter()
     cfg = _load(args.config, args.seed, args.duration, args.quick)
@@ -118,10 +116,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     result = run_experiment(exp, segments=args.segments, progress=not args.quiet)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f"{out.name}.partial-", dir=out.parent))
-    try:
-        partial.chmod(0o755)  # mkdtemp makes it private; a run folder is an ordinary folder
+    with atomic_folder(out) as partial:
         overrides = {
             k: v for k, v in (("seed", args.seed), ("duration", args.duration)) if v is not None
         }
@@ -133,17 +128,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             started=started,
             extra={"cli_overrides": overrides, "quick": bool(args.quick)},
         )
-        if out.exists():  # --force: swap, then delete the old folder
-            old = Path(tempfile.mkdtemp(prefix=f"{out.name}.old-", dir=out.parent))
-            old.rmdir()
-            out.rename(old)
-            partial.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            partial.rename(out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     if not args.quiet:
         print(f"wrote {out}", file=sys.stderr)
     print(out)

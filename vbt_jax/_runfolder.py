@@ -24,7 +24,9 @@ import dataclasses
 import json
 import math
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,6 +215,29 @@ def run_experiment(
 
 
 # --------------------------------------------------------------------------- folder contents
+
+
+@contextlib.contextmanager
+def atomic_folder(out: Path):
+    """Write a run folder atomically: yield a fresh ``<out>.partial-XXXX`` folder beside
+    ``out``; when the block ends without error it becomes ``out`` (an existing ``out`` is
+    swapped out, then deleted), on any error it is removed, so ``out`` is never half-written."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f"{out.name}.partial-", dir=out.parent))
+    try:
+        partial.chmod(0o755)  # mkdtemp makes it private; a run folder is an ordinary folder
+        yield partial
+        if out.exists():  # replacing: swap, then delete the old folder
+            old = Path(tempfile.mkdtemp(prefix=f"{out.name}.old-", dir=out.parent))
+            old.rmdir()
+            out.rename(old)
+            partial.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
 
 
 def versions() -> dict[str, str]:
