@@ -28,10 +28,15 @@ from ._output import summarize as summarize
 from ._output import to_inference_data as to_inference_data
 from ._predict import Predictions as Predictions
 from ._predict import change_summary as change_summary
+from ._predict import dose_index as dose_index
 from ._predict import predict_interventions as predict_interventions
 from ._predict import predictions_to_inference_data as predictions_to_inference_data
 from ._predict import prob_improves as prob_improves
 from ._predict import ranking as ranking
+from ._predict_run import FittedTwin as FittedTwin
+from ._predict_run import load_predict_config as load_predict_config
+from ._predict_run import load_twin as load_twin
+from ._predict_run import predict_run_folder as predict_run_folder
 from ._priors import Global as Global
 from ._priors import Regional as Regional
 from ._priors import default_prior as default_prior

@@ -1,4 +1,5 @@
-"""``vbt fit``: the command-line edge of the inference package (called by ``vbt_jax._cli``)."""
+"""``vbt fit`` and ``vbt predict``: the command-line edge of the inference package (called by
+``vbt_jax._cli``)."""
 
 from __future__ import annotations
 
@@ -37,5 +38,30 @@ def cmd_fit(args: argparse.Namespace) -> int:
         for w in q.get("warnings", []):
             print(f"warning: {w}", file=sys.stderr)
         print(f"wrote {out}", file=sys.stderr)
+    print(out)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Run ``vbt predict CONFIG``: validate, read the twin, predict, write the run folder."""
+    from ._predict_run import load_predict_config, predict_run_folder
+
+    cfg = load_predict_config(args.config)
+    if args.twin is not None:
+        cfg = dataclasses.replace(cfg, twin=args.twin)
+    if args.draws is not None:
+        if args.draws < 1:
+            from vbt_jax import ConfigError
+
+            raise ConfigError(f"--draws must be >= 1, got {args.draws}")
+        cfg = dataclasses.replace(cfg, draws=args.draws)
+    if args.quick:
+        cfg = cfg.quick()
+    out = args.out or Path("runs") / f"{args.config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = predict_run_folder(
+        cfg, out, force=args.force, progress=not args.quiet, figures=not args.no_figures
+    )
+    if not args.quiet:
+        print(f"wrote {out} (report: {out / 'report.md'})", file=sys.stderr)
     print(out)
     return 0

@@ -14,6 +14,7 @@ of the difference of Fisher-z upper triangles (``distance="fisher_z"``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,19 +30,28 @@ _DISTANCES = ("corr", "fisher_z")
 
 
 class Predictions(eqx.Module):
-    """Predicted FC summaries per posterior draw, intervention and dose (NumPy arrays).
+    """Predicted summaries per posterior draw, intervention and dose (NumPy arrays).
 
     Attributes:
         names: intervention names (I,) (static).
-        doses: (K,) doses, in the unit of each drug's ``occupancy.ec50``.
+        doses: (K,) doses, in the unit of each drug's ``occupancy.ec50`` (lesions and
+            stimulation do not depend on the dose: their predictions repeat along it).
         labels: region labels (N,) (static).
-        gbc: (D, I, K, N) GBC after the intervention.
+        gbc: (D, I, K, N) GBC after the intervention (NaN where the network is unstable).
         mean_fc: (D, I, K) mean FC over the upper-triangle edges after the intervention.
         gbc_base: (D, N) baseline GBC (no intervention).
         mean_fc_base: (D,) baseline mean FC.
         distance: (D, I, K) distance to ``target_fc`` after the intervention, or None.
         distance_base: (D,) baseline distance to ``target_fc``, or None.
         distance_kind: ``"corr"`` or ``"fisher_z"`` (static).
+        kinds: (I,) ``"drug"``, ``"lesion"`` or ``"stimulation"`` (static).
+        fc_change_mean: (I, K, N, N) posterior mean FC change (over the stable draws).
+        unstable: (D, I, K) bool: the intervention pushes the network past the bifurcation
+            (no stationary state; its summaries are NaN).
+        band_names: names of the frequency bands (static; empty without bands).
+        band_power: (D, I, K, B, N) relative band power of ``x`` after the intervention, or
+            None.
+        band_power_base: (D, B, N) baseline relative band power, or None.
     """
 
     names: tuple[str, ...] = eqx.field(static=True)
@@ -54,6 +64,12 @@ class Predictions(eqx.Module):
     distance: np.ndarray | None
     distance_base: np.ndarray | None
     distance_kind: str = eqx.field(static=True)
+    kinds: tuple[str, ...] = eqx.field(static=True, default=())
+    fc_change_mean: np.ndarray | None = None
+    unstable: np.ndarray | None = None
+    band_names: tuple[str, ...] = eqx.field(static=True, default=())
+    band_power: np.ndarray | None = None
+    band_power_base: np.ndarray | None = None
 
     @property
     def gbc_change(self) -> np.ndarray:
@@ -64,6 +80,20 @@ class Predictions(eqx.Module):
     def mean_fc_change(self) -> np.ndarray:
         """(D, I, K) mean FC change from the draw's own baseline."""
         return self.mean_fc - self.mean_fc_base[:, None, None]
+
+    @property
+    def band_power_change(self) -> np.ndarray | None:
+        """(D, I, K, B, N) change of the relative band power, or None without bands."""
+        if self.band_power is None:
+            return None
+        return self.band_power - self.band_power_base[:, None, None]
+
+    @property
+    def prob_unstable(self) -> np.ndarray:
+        """(I, K) share of posterior draws the intervention pushes past the bifurcation."""
+        if self.unstable is None:
+            return np.zeros(self.mean_fc.shape[1:])
+        return self.unstable.mean(0)
 
 
 def _summaries(fc, iu, target, kind: str):
@@ -85,6 +115,63 @@ def _summaries(fc, iu, target, kind: str):
     return gbc, mean, dist
 
 
+def _effects(interventions, labels, W, omega, doses, fname):
+    """For each intervention: ``(kind, a_fn, weights)``.
+
+    ``a_fn(a_d) -> (K, N)`` gives the bifurcation parameters at every dose; ``weights`` is the
+    (N, N) structural matrix under the intervention (NumPy; the input for drugs/stimulation).
+    Raises ConfigError for an intervention the linearised Hopf twin cannot represent.
+    """
+    from vbt_jax import Connectome
+    from vbt_jax.interventions import Drug, Lesion, Stimulation
+    from vbt_jax.models import StuartLandau
+
+    n = W.shape[0]
+    dj = jnp.asarray(doses)
+    out = []
+    for name, iv in interventions.items():
+        if isinstance(iv, Drug):
+            if iv.parameter != ("a",):
+                raise ConfigError(
+                    f"{fname}: intervention {name!r} must be a Drug acting on ('a',) (a Hopf "
+                    f"drug, e.g. psychedelic_5ht2a('hopf')), got parameters {iv.parameter}"
+                )
+            rho = jnp.asarray(iv.regional_density(labels), jnp.float32)
+
+            def a_fn(a_d, drug=iv, rho=rho):
+                model = StuartLandau(a=a_d, omega=omega)
+                return jax.vmap(lambda d: drug.apply(model, d, density=rho).a)(dj)
+
+            out.append(("drug", a_fn, W))
+        elif isinstance(iv, Lesion):
+            conn = Connectome(weights=W, lengths=np.zeros_like(W), labels=tuple(labels))
+            Wl = np.asarray(iv.apply(conn).weights, np.float32)
+
+            def a_fn(a_d):
+                return jnp.broadcast_to(a_d, (dj.size, n))
+
+            out.append(("lesion", a_fn, Wl))
+        elif isinstance(iv, Stimulation):
+            probe = StuartLandau(a=jnp.zeros(n), omega=omega)
+            if iv.parameter_for(probe) != "a":
+                raise ConfigError(
+                    f"{fname}: stimulation {name!r} must act on the Hopf bifurcation parameter "
+                    f"'a', got parameter {iv.parameter!r}"
+                )
+            off = jnp.asarray(iv.offset(n, labels), jnp.float32)
+
+            def a_fn(a_d, off=off):
+                return jnp.broadcast_to(a_d + off, (dj.size, n))
+
+            out.append(("stimulation", a_fn, W))
+        else:
+            raise ConfigError(
+                f"{fname}: intervention {name!r} must be a Drug acting on ('a',) (a Hopf drug), "
+                f"a Lesion or a Stimulation of 'a', got {type(iv).__name__}"
+            )
+    return out
+
+
 def predict_interventions(
     a_draws: Any,
     G_draws: Any,
@@ -96,110 +183,156 @@ def predict_interventions(
     target_fc: Any = None,
     omega: float = 2.0 * np.pi * 0.05e-3,
     distance: str = "corr",
-    chunk: int = 256,
+    bands_hz: Mapping[str, tuple[float, float]] | None = None,
+    chunk: int = 64,
+    progress: Any = None,
 ) -> Predictions:
-    """Predict GBC, mean FC and distance to a target for each draw, intervention and dose.
+    """Predict GBC, mean FC, band power and distance to a target per draw, intervention, dose.
+
+    Every posterior draw ``(a, G)`` of a linearised Stuart-Landau twin is changed by each
+    intervention: a :class:`~vbt_jax.interventions.Drug` on ``a`` scales or shifts ``a`` by
+    its receptor map and the dose's occupancy; a :class:`~vbt_jax.interventions.Lesion`
+    scales structural weights (dose-independent); a
+    :class:`~vbt_jax.interventions.Stimulation` of ``a`` shifts the targets' ``a`` while it is
+    on (the prediction is the stationary state *during* a long stimulation, dose-independent).
+    The analytic FC ``corr((-B)^-1)`` (:func:`vbt_jax.hopf_fc_symmetric`) and, with
+    ``bands_hz``, the relative band power of ``x`` (:func:`vbt_jax.hopf_band_power`) follow.
+    An intervention that pushes a draw past the bifurcation (no stationary state) gives NaN
+    summaries and is flagged in ``unstable``.
 
     Args:
         a_draws: (D, N) posterior draws of the bifurcation parameter a [1/ms] (all < 0).
         G_draws: (D,) posterior draws of the global coupling G.
         weights: (N, N) symmetric structural weights (as used in the fit).
-        labels: (N,) region labels (to place the receptor maps).
-        interventions: name -> :class:`vbt_jax.interventions.Drug` acting on ``"a"``
-            (e.g. ``psychedelic_5ht2a("hopf")``).
+        labels: (N,) region labels (to place receptor maps and lesion/stimulation targets).
+        interventions: name -> Drug on ``"a"``, Lesion or Stimulation (see above).
         doses: (K,) doses >= 0, in the unit of each drug's ``occupancy.ec50``.
         target_fc: optional (N, N) reference FC (e.g. healthy group FC).
         omega: oscillator frequency [rad/ms] of the Stuart-Landau model (FC does not depend
-            on it; it is carried into the model the drugs act on).
+            on it; the band powers do).
         distance: ``"corr"`` (``1 - r`` of the upper triangles) or ``"fisher_z"`` (Frobenius
             norm of the Fisher-z upper-triangle difference).
-        chunk: draws per jitted batch (memory: chunk * I * K * N^2 floats).
+        bands_hz: optional name -> (lo, hi) frequency bands [Hz] for the band powers.
+        chunk: draws per jitted batch (memory: chunk * (1 + I K) * N^2 floats).
+        progress: optional callable ``progress(done_draws)`` called after each batch.
 
     Returns:
         A :class:`Predictions` (float32 values).
 
     Raises:
-        ConfigError: mismatched shapes, no interventions, an intervention that is not a drug
-            on ``a``, an unknown distance, negative doses, or a target of the wrong shape.
+        ConfigError: mismatched shapes, no interventions, an intervention the linearised
+            Hopf twin cannot represent, an unknown distance, negative doses, a malformed band
+            or a target of the wrong shape.
     """
-    from vbt_jax.interventions import Drug
-    from vbt_jax.models import StuartLandau
-
+    fname = "predict_interventions"
     a = np.asarray(a_draws, dtype=np.float32)
     G = np.asarray(G_draws, dtype=np.float32).reshape(-1)
     W = np.asarray(weights, dtype=np.float32)
     labels = tuple(str(s) for s in labels)
     doses = np.asarray(doses, dtype=np.float32).reshape(-1)
     if a.ndim != 2:
-        raise ConfigError(f"predict_interventions: a_draws must be (D, N), got shape {a.shape}")
+        raise ConfigError(f"{fname}: a_draws must be (D, N), got shape {a.shape}")
     D, n = a.shape
     if G.shape != (D,):
-        raise ConfigError(f"predict_interventions: G_draws must be ({D},), got shape {G.shape}")
+        raise ConfigError(f"{fname}: G_draws must be ({D},), got shape {G.shape}")
     if W.shape != (n, n):
-        raise ConfigError(f"predict_interventions: weights must be ({n}, {n}), got {W.shape}")
+        raise ConfigError(f"{fname}: weights must be ({n}, {n}), got {W.shape}")
     if len(labels) != n:
-        raise ConfigError(f"predict_interventions: {len(labels)} labels for {n} regions")
+        raise ConfigError(f"{fname}: {len(labels)} labels for {n} regions")
     if not interventions:
-        raise ConfigError("predict_interventions: no interventions given")
+        raise ConfigError(f"{fname}: no interventions given")
     if doses.size == 0 or not np.all(np.isfinite(doses) & (doses >= 0)):
-        raise ConfigError(f"predict_interventions: doses must be finite and >= 0, got {doses}")
+        raise ConfigError(f"{fname}: doses must be finite and >= 0, got {doses}")
     if distance not in _DISTANCES:
-        raise ConfigError(f"predict_interventions: distance must be in {_DISTANCES}")
-    for name, drug in interventions.items():
-        if not isinstance(drug, Drug) or drug.parameter != ("a",):
-            raise ConfigError(
-                f"predict_interventions: intervention {name!r} must be a Drug acting on "
-                f"('a',) (a Hopf drug), got {type(drug).__name__}"
-            )
+        raise ConfigError(f"{fname}: distance must be in {_DISTANCES}")
+    band_names: tuple[str, ...] = ()
+    bands = None
+    if bands_hz:
+        band_names = tuple(bands_hz)
+        bands = np.asarray([bands_hz[b] for b in band_names], np.float64)
+        if bands.shape != (len(band_names), 2) or not np.all(
+            np.isfinite(bands) & (bands[:, :1] >= 0) & (bands[:, :1] < bands[:, 1:])
+        ):
+            raise ConfigError(f"{fname}: bands_hz must map names to (lo, hi) Hz, got {bands_hz}")
+    effects = _effects(interventions, labels, W, omega, doses, fname)
     iu = np.triu_indices(n, 1)
     target = None
     if target_fc is not None:
         tf = np.asarray(target_fc, dtype=np.float64)
         if tf.shape != (n, n):
-            raise ConfigError(
-                f"predict_interventions: target_fc must be ({n}, {n}), got {tf.shape}"
-            )
+            raise ConfigError(f"{fname}: target_fc must be ({n}, {n}), got {tf.shape}")
         target = jnp.asarray(np.clip(tf[iu], -0.999999, 0.999999), jnp.float32)
     names = tuple(interventions)
-    densities = jnp.stack(
-        [jnp.asarray(d.regional_density(labels), jnp.float32) for d in interventions.values()]
-    )
-    Wj = jnp.asarray(W)
-
-    def new_a(a_d, drug, rho):
-        model = StuartLandau(a=a_d, omega=omega)
-        return jax.vmap(lambda d: drug.apply(model, d, density=rho).a)(jnp.asarray(doses))
-
+    kinds = tuple(e[0] for e in effects)
+    # distinct weight matrices (the input, then one per lesion) and each item's index into them
+    w_list = [W]
+    w_index = [0]
+    for kind, _, Wi in effects:
+        if kind == "lesion":
+            w_list.append(Wi)
+            w_index += [len(w_list) - 1] * doses.size
+        else:
+            w_index += [0] * doses.size
+    Wset = jnp.asarray(np.stack(w_list))
+    widx = jnp.asarray(w_index, jnp.int32)
     n_i, n_k = len(names), doses.size
+
+    def item(a_j, w_j, G_d):
+        Wj = Wset[w_j]
+        fc = vbt.hopf_fc_symmetric(a_j, Wj, G_d)
+        bp = (
+            vbt.hopf_band_power(a_j, omega, Wj, G_d, 1.0, bands, symmetric=True)
+            if bands is not None
+            else jnp.zeros((0, n), fc.dtype)
+        )
+        return fc, bp
 
     @jax.jit
     def batch(a_b, G_b):
         def draw(a_d, G_d):
             # baseline and every (intervention, dose) go through one batched FC computation,
             # so a zero change gives bit-identical FC (and exactly zero differences)
-            A = jnp.concatenate(
-                [a_d[None]]
-                + [new_a(a_d, drug, densities[i]) for i, drug in enumerate(interventions.values())]
-            )
-            fcs = jax.vmap(lambda x: vbt.hopf_fc_symmetric(x, Wj, G_d))(A)
+            A = jnp.concatenate([a_d[None]] + [fn(a_d) for _, fn, _ in effects])
+            fcs, bps = jax.vmap(item, in_axes=(0, 0, None))(A, widx, G_d)
             g, m, dist = _summaries(fcs, iu, target, distance)
-            base = (g[0], m[0], dist[0])
+            bad = ~jnp.all(jnp.isfinite(fcs), axis=(-2, -1))
+            nanf = jnp.asarray(jnp.nan, fcs.dtype)
+            g = jnp.where(bad[:, None], nanf, g)
+            m, dist = jnp.where(bad, nanf, m), jnp.where(bad, nanf, dist)
+            bps = jnp.where(bad[:, None, None], nanf, bps)
+            ok = ~bad[1:] & ~bad[0]
+            dfc = jnp.where(ok[:, None, None], fcs[1:] - fcs[0], 0.0)
+            base = (g[0], m[0], dist[0], bps[0])
             after = (
                 g[1:].reshape(n_i, n_k, n),
                 m[1:].reshape(n_i, n_k),
                 dist[1:].reshape(n_i, n_k),
+                bps[1:].reshape((n_i, n_k) + bps.shape[1:]),
+                bad[1:].reshape(n_i, n_k),
             )
-            return base, after
+            return base, after, dfc, ok
 
-        return jax.vmap(draw)(a_b, G_b)
+        base, after, dfc, ok = jax.vmap(draw)(a_b, G_b)
+        return base, after, dfc.sum(0), ok.sum(0)
 
     pieces = []
+    fc_sum = np.zeros((n_i * n_k, n, n), np.float64)
+    ok_count = np.zeros((n_i * n_k,), np.int64)
     for s in range(0, D, chunk):
-        out = batch(jnp.asarray(a[s : s + chunk]), jnp.asarray(G[s : s + chunk]))
-        pieces.append(jax.device_get(out))
-    (gb, mb, db), (ga, ma, da) = jax.tree_util.tree_map(
+        base, after, dsum, cnt = jax.device_get(
+            batch(jnp.asarray(a[s : s + chunk]), jnp.asarray(G[s : s + chunk]))
+        )
+        pieces.append((base, after))
+        fc_sum += dsum
+        ok_count += cnt
+        if progress is not None:
+            progress(min(s + chunk, D))
+    (gb, mb, db, bb), (ga, ma, da, ba, bad) = jax.tree_util.tree_map(
         lambda *x: np.concatenate(x, axis=0), *pieces
     )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fc_mean = fc_sum / ok_count[:, None, None]
+    fc_mean = np.where(ok_count[:, None, None] > 0, fc_mean, np.nan).astype(np.float32)
     return Predictions(
         names=names,
         doses=doses,
@@ -211,16 +344,33 @@ def predict_interventions(
         distance=None if target is None else da,
         distance_base=None if target is None else db,
         distance_kind=distance,
+        kinds=kinds,
+        fc_change_mean=fc_mean.reshape(n_i, n_k, n, n),
+        unstable=np.asarray(bad, bool),
+        band_names=band_names,
+        band_power=None if bands is None else ba,
+        band_power_base=None if bands is None else bb,
     )
 
 
 def _interval(x: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
     lo = 0.5 * (1.0 - prob)
-    return np.quantile(x, lo, axis=0), np.quantile(x, 1.0 - lo, axis=0)
+    with warnings.catch_warnings():  # an intervention unstable in every draw: all-NaN slices
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanquantile(x, lo, axis=0), np.nanquantile(x, 1.0 - lo, axis=0)
+
+
+def _nanmean(x: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(x, axis=0)
 
 
 def change_summary(pred: Predictions, prob: float = 0.9) -> dict[str, np.ndarray]:
     """Posterior means and equal-tailed credible intervals of the predicted changes.
+
+    Draws an intervention makes unstable (NaN) are left out of the means and intervals; their
+    share is ``prob_unstable``.
 
     Args:
         pred: from :func:`predict_interventions`.
@@ -229,8 +379,9 @@ def change_summary(pred: Predictions, prob: float = 0.9) -> dict[str, np.ndarray
     Returns:
         dict with ``gbc_change_mean``, ``gbc_change_lo``, ``gbc_change_hi`` (I, K, N) and
         ``mean_fc_change_mean``, ``mean_fc_change_lo``, ``mean_fc_change_hi`` (I, K) (the
-        dose-response of the mean FC), plus ``prob_gbc_increase`` (I, K, N): the posterior
-        probability that the region's GBC rises.
+        dose-response of the mean FC), ``prob_gbc_increase`` (I, K, N): the posterior
+        probability that the region's GBC rises, ``prob_unstable`` (I, K), and with band
+        powers ``band_power_change_mean``/``_lo``/``_hi`` (I, K, B, N).
 
     Raises:
         ConfigError: ``prob`` outside (0, 1).
@@ -240,15 +391,23 @@ def change_summary(pred: Predictions, prob: float = 0.9) -> dict[str, np.ndarray
     g, m = pred.gbc_change, pred.mean_fc_change
     glo, ghi = _interval(g, prob)
     mlo, mhi = _interval(m, prob)
-    return {
-        "gbc_change_mean": g.mean(0),
+    out = {
+        "gbc_change_mean": _nanmean(g),
         "gbc_change_lo": glo,
         "gbc_change_hi": ghi,
-        "mean_fc_change_mean": m.mean(0),
+        "mean_fc_change_mean": _nanmean(m),
         "mean_fc_change_lo": mlo,
         "mean_fc_change_hi": mhi,
         "prob_gbc_increase": (g > 0).mean(0),
+        "prob_unstable": pred.prob_unstable,
     }
+    bp = pred.band_power_change
+    if bp is not None:
+        lo, hi = _interval(bp, prob)
+        out.update(
+            band_power_change_mean=_nanmean(bp), band_power_change_lo=lo, band_power_change_hi=hi
+        )
+    return out
 
 
 def _need_distance(pred: Predictions, what: str) -> None:
@@ -259,17 +418,33 @@ def _need_distance(pred: Predictions, what: str) -> None:
 def prob_improves(pred: Predictions) -> np.ndarray:
     """(I, K) posterior probability that the distance to the target drops below baseline.
 
+    A draw the intervention makes unstable counts as not improved.
+
     Raises:
         ConfigError: predictions made without ``target_fc``.
     """
     _need_distance(pred, "prob_improves")
-    return (pred.distance < pred.distance_base[:, None, None]).mean(0)
+    with np.errstate(invalid="ignore"):
+        return (pred.distance < pred.distance_base[:, None, None]).mean(0)
+
+
+def dose_index(pred: Predictions, dose: float) -> int:
+    """Index of ``dose`` among the predicted doses.
+
+    Raises:
+        ConfigError: the dose was not predicted (lists the doses).
+    """
+    hit = np.flatnonzero(np.isclose(pred.doses, dose, rtol=1e-6, atol=1e-9))
+    if hit.size == 0:
+        raise ConfigError(f"dose {dose:g} is not among the predicted doses {pred.doses.tolist()}")
+    return int(hit[0])
 
 
 def ranking(pred: Predictions, dose_index: int) -> np.ndarray:
     """(I,) probability of each intervention being the best (smallest distance) at one dose.
 
-    Ties within a draw go to the first intervention (``argmin``).
+    Ties within a draw go to the first intervention (``argmin``); an unstable intervention
+    (NaN distance) is never the best.
 
     Raises:
         ConfigError: no distances, or ``dose_index`` outside ``[0, K)``.
@@ -278,7 +453,8 @@ def ranking(pred: Predictions, dose_index: int) -> np.ndarray:
     k = len(pred.doses)
     if not -k <= dose_index < k:
         raise ConfigError(f"ranking: dose_index {dose_index} outside [0, {k})")
-    best = np.argmin(pred.distance[:, :, dose_index], axis=1)
+    d = np.nan_to_num(pred.distance[:, :, dose_index], nan=np.inf)
+    best = np.argmin(d, axis=1)
     return np.bincount(best, minlength=len(pred.names)) / best.size
 
 
@@ -286,9 +462,12 @@ def to_inference_data(pred: Predictions, attrs: Mapping[str, Any] | None = None)
     """ArviZ InferenceData with a ``predictions`` group (save with ``save_netcdf``).
 
     Variables: ``gbc``, ``gbc_change`` (draw, intervention, dose, region), ``mean_fc``,
-    ``mean_fc_change`` (draw, intervention, dose), ``gbc_base`` (draw, region),
-    ``mean_fc_base`` (draw), and with a target ``distance`` (draw, intervention, dose) and
-    ``distance_base`` (draw). Coordinates: intervention names, doses, region labels.
+    ``mean_fc_change``, ``unstable`` (draw, intervention, dose), ``gbc_base`` (draw, region),
+    ``mean_fc_base`` (draw), ``fc_change_mean`` (intervention, dose, region, region_to), with
+    a target ``distance`` (draw, intervention, dose) and ``distance_base`` (draw), with bands
+    ``band_power``/``band_power_change`` (draw, intervention, dose, band, region) and
+    ``band_power_base`` (draw, band, region). Coordinates: intervention names (and their
+    ``kind``), doses, region labels, band names.
     """
     import arviz as az
     import xarray as xr
@@ -302,15 +481,33 @@ def to_inference_data(pred: Predictions, attrs: Mapping[str, Any] | None = None)
         "gbc_base": (("draw", "region"), pred.gbc_base),
         "mean_fc_base": (("draw",), pred.mean_fc_base),
     }
+    if pred.unstable is not None:
+        data["unstable"] = (d4[:3], pred.unstable.astype(np.int8))
+    if pred.fc_change_mean is not None:
+        data["fc_change_mean"] = (
+            ("intervention", "dose", "region", "region_to"),
+            pred.fc_change_mean,
+        )
     if pred.distance is not None:
         data["distance"] = (d4[:3], pred.distance)
         data["distance_base"] = (("draw",), pred.distance_base)
+    if pred.band_power is not None:
+        d5 = ("draw", "intervention", "dose", "band", "region")
+        data["band_power"] = (d5, pred.band_power)
+        data["band_power_change"] = (d5, pred.band_power_change)
+        data["band_power_base"] = (("draw", "band", "region"), pred.band_power_base)
     coords = {
         "draw": np.arange(pred.gbc.shape[0]),
         "intervention": list(pred.names),
         "dose": np.asarray(pred.doses),
         "region": list(pred.labels),
     }
+    if pred.fc_change_mean is not None:
+        coords["region_to"] = list(pred.labels)
+    if pred.kinds:
+        coords["kind"] = ("intervention", list(pred.kinds))
+    if pred.band_names:
+        coords["band"] = list(pred.band_names)
     at = {"distance_kind": pred.distance_kind, **dict(attrs or {})}
     ds = xr.Dataset(data, coords=coords, attrs=at)
     return az.InferenceData(predictions=ds)

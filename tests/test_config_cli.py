@@ -443,8 +443,8 @@ def test_validate_info_and_reserved_commands(tmp_path, capsys):
     assert "[simulation] dt must be a positive number (ms), got 0" in capsys.readouterr().err
     assert main(["info"]) == 0
     assert jax.__version__ in capsys.readouterr().out
-    assert main(["predict"]) == 2
-    assert "not yet available" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["predict"])  # argparse usage error: the config is required
     with pytest.raises(SystemExit):
         main(["fit"])  # argparse usage error: the config is required
     with pytest.raises(SystemExit):

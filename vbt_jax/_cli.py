@@ -8,7 +8,8 @@ Usage::
     vbt info
     vbt fit CONFIG [--out DIR] [--engine nuts|svi] [--seed N] [--quick] [--force]
                    [--no-figures] [--quiet]
-    vbt predict                    (reserved: not yet available)
+    vbt predict CONFIG [--twin DIR] [--out DIR] [--draws N] [--quick] [--force]
+                       [--no-figures] [--quiet]
 
 ``vbt simulate`` checks the whole configuration before compiling, compiles, runs, and writes
 the run folder (see :mod:`vbt_jax._runfolder`). Long runs (>= 1e6 steps) are split into up to
@@ -76,8 +77,19 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--force", action="store_true", help="replace an existing run folder")
     f.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     f.add_argument("--quiet", action="store_true", help="no progress output")
-    r = sub.add_parser("predict", help="reserved for treatment prediction (not yet available)")
-    r.add_argument("args", nargs=argparse.REMAINDER)
+    r = sub.add_parser(
+        "predict", help="predict treatment effects on a fitted twin (a config with [predict])"
+    )
+    r.add_argument("config", type=Path, help="predict config (.toml with [predict])")
+    r.add_argument("--twin", type=Path, help="override [predict] twin: a vbt fit run folder")
+    r.add_argument(
+        "--out", type=Path, help="run folder to create (default runs/<config>-<timestamp>)"
+    )
+    r.add_argument("--draws", type=int, help="override [predict] draws (posterior draws used)")
+    r.add_argument("--quick", action="store_true", help="tiny smoke-test settings (16 draws)")
+    r.add_argument("--force", action="store_true", help="replace an existing run folder")
+    r.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 
 
@@ -194,6 +206,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    # the inference package (NumPyro) is imported only here: vbt_jax itself never imports it
+    import importlib
+
+    return importlib.import_module("inference._cli").cmd_predict(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vbt`` command.
 
@@ -205,17 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         message goes to stderr), 2 for a usage error or a command not yet available.
     """
     args = _parser().parse_args(argv)
-    if args.command == "predict":
-        print(
-            f"vbt {args.command}: not yet available (comes with the inference package)",
-            file=sys.stderr,
-        )
-        return 2
     command = {
         "simulate": _cmd_simulate,
         "validate": _cmd_validate,
         "info": _cmd_info,
         "fit": _cmd_fit,
+        "predict": _cmd_predict,
     }
     try:
         return command[args.command](args)

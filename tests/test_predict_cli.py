@@ -1,0 +1,296 @@
+"""``vbt predict``: config validation, the twin reader, and the run folder against direct
+computations (inference._predict_run)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vbt_jax as vbt
+from inference._output import save_netcdf
+from inference._predict_run import load_predict_config, load_twin, predict_run_folder
+from vbt_jax import ConfigError
+from vbt_jax._cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+G0 = 8e-4
+
+
+def _fake_twin(folder: Path, draws: int = 6, seed: int = 0) -> Path:
+    """A run folder in the format `vbt fit` writes: posterior.nc (a, G) + config.toml."""
+    import arviz as az
+
+    conn = vbt.dk84()
+    n = conn.n_regions
+    rng = np.random.default_rng(seed)
+    eta = -3.7 + 0.4 * rng.normal(size=(1, draws, n))
+    G = G0 * np.exp(0.1 * rng.normal(size=(1, draws)))
+    a = -G[..., None] * np.exp(eta)
+    idata = az.from_dict(
+        posterior={"a": a.astype(np.float32), "G": G.astype(np.float32)},
+        coords={"region": list(conn.labels)},
+        dims={"a": ["region"]},
+    )
+    folder.mkdir(parents=True)
+    save_netcdf(idata, folder / "posterior.nc")
+    shutil.copy(ROOT / "configs" / "fit_hopf_dk84.toml", folder / "config.toml")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def twin_dir(tmp_path_factory):
+    return _fake_twin(tmp_path_factory.mktemp("twin") / "fit")
+
+
+CONFIG = """
+description = "test"
+[predict]
+twin = "{twin}"
+doses = [0.0, 1.0, 3.0]
+report_dose = 3.0
+bands = {{ slow4 = [0.027, 0.073], slow5 = [0.01, 0.027] }}
+
+[[predict.intervention]]
+name = "psy"
+kind = "drug"
+preset = "psychedelic_5ht2a"
+
+[[predict.intervention]]
+name = "d2"
+kind = "drug"
+receptor = "D2"
+efficacy = 0.4
+ec50 = 2.0
+
+[[predict.intervention]]
+name = "lesion"
+kind = "lesion"
+regions = ["L.PCU"]
+factor = 0.25
+
+[[predict.intervention]]
+name = "stim"
+kind = "stimulation"
+targets = ["R.RMFG", "L.RMFG"]
+amplitude = -1e-6
+"""
+
+
+def _config(tmp_path, twin, text=CONFIG, name="p.toml"):
+    p = tmp_path / name
+    p.write_text(text.format(twin=twin))
+    return p
+
+
+def _fc(a, W, G):
+    return np.asarray(vbt.hopf_fc_symmetric(np.asarray(a, np.float64), W, float(G)))
+
+
+def _gbc(fc):
+    return (fc.sum(1) - 1.0) / (fc.shape[0] - 1)
+
+
+@pytest.fixture(scope="module")
+def run(twin_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pred")
+    cfg = load_predict_config(_config(tmp, twin_dir))
+    out = predict_run_folder(cfg, tmp / "out", progress=False)
+    return cfg, out
+
+
+def test_run_folder_contents(run):
+    _, out = run
+    for f in (
+        "predictions.nc",
+        "summary.csv",
+        "ranking.csv",
+        "report.md",
+        "twin.json",
+        "config.toml",
+        "versions.json",
+        "figures/dose_response.png",
+        "figures/ranking.png",
+        "figures/fc_change.png",
+        "figures/gbc_change.png",
+        "figures/band_power_change.png",
+    ):
+        assert (out / f).is_file(), f
+    assert not list(out.parent.glob("out.partial-*"))
+    report = (out / "report.md").read_text()
+    assert "## Ranking at dose 3" in report and "figures/dose_response.png" in report
+    info = json.loads((out / "twin.json").read_text())
+    assert info["draws_used"] == 6 and info["kinds"]["lesion"] == "lesion"
+
+
+def test_predictions_match_direct_computation(run, twin_dir):
+    """Every number in the file against a direct float64 computation, one draw at a time."""
+    import arviz as az
+
+    cfg, out = run
+    twin = load_twin(twin_dir)
+    conn = vbt.dk84().normalised("max")  # the fit config's [connectome]
+    W = np.asarray(conn.weights, np.float64)
+    np.testing.assert_array_equal(twin.weights, W)
+    labels = conn.labels
+    ds = az.from_netcdf(out / "predictions.nc").predictions
+    iu = np.triu_indices(len(labels), 1)
+    rho_d2 = vbt.receptor_map("D2", labels).values
+    ok = ~np.isnan(rho_d2)
+    rho_d2 = np.where(ok, (rho_d2 - np.nanmin(rho_d2)) / (np.nanmax(rho_d2) - np.nanmin(rho_d2)), 0)
+    Wl = W.copy()
+    p = labels.index("L.PCU")
+    Wl[p, :] *= 0.25
+    Wl[:, p] *= 0.25
+    W_pcu = Wl  # the self-connection is scaled once: it is a single entry of the mask
+    W_pcu[p, p] = W[p, p] * 0.25
+    off = np.zeros(len(labels))
+    off[[labels.index("R.RMFG"), labels.index("L.RMFG")]] = -1e-6
+    for d in (0, 4):
+        a, G = twin.a[d], twin.G[d]
+        fc0 = _fc(a, W, G)
+        occ = 3.0 / (3.0 + 2.0)  # Hill 1, ec50 2, dose 3
+        cases = {
+            "d2": _fc(a * (1 + 0.4 * occ * rho_d2), W, G),
+            "lesion": _fc(a, W_pcu, G),
+            "stim": _fc(a + off, W, G),
+        }
+        for name, fc1 in cases.items():
+            sel = dict(draw=d, intervention=name, dose=3.0)
+            got = ds["gbc_change"].sel(**sel).values
+            # float32 batched vs float64 direct: GBC changes are O(1e-3..1e-2)
+            np.testing.assert_allclose(got, _gbc(fc1) - _gbc(fc0), atol=2e-6)
+            np.testing.assert_allclose(
+                ds["mean_fc_change"].sel(**sel).values, fc1[iu].mean() - fc0[iu].mean(), atol=2e-6
+            )
+        # the band powers at baseline: relative power in the two bands, in config order
+        bp = np.asarray(
+            vbt.hopf_band_power(
+                a, twin.omega, W, G, 1.0, {"slow4": (0.027, 0.073), "slow5": (0.01, 0.027)}
+            )
+        )
+        np.testing.assert_allclose(ds["band_power_base"].sel(draw=d).values, bp, atol=1e-5)
+    # lesion and stimulation do not depend on the dose; a drug at dose 0 changes nothing
+    g = ds["gbc_change"]
+    np.testing.assert_array_equal(
+        g.sel(intervention="lesion", dose=0.0).values, g.sel(intervention="lesion", dose=3.0)
+    )
+    assert np.all(g.sel(intervention="psy", dose=0.0).values == 0.0)
+    assert list(ds["kind"].values) == ["drug", "drug", "lesion", "stimulation"]
+
+
+def test_summary_csv_and_ranking(run):
+    import csv
+
+    import arviz as az
+
+    cfg, out = run
+    ds = az.from_netcdf(out / "predictions.nc").predictions
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert len(rows) == 4 * 3
+    r = next(x for x in rows if x["intervention"] == "d2" and float(x["dose"]) == 3.0)
+    m = ds["mean_fc_change"].sel(intervention="d2", dose=3.0).values
+    assert float(r["mean_fc_change"]) == pytest.approx(m.mean(), rel=1e-5, abs=1e-9)
+    assert float(r["mean_fc_change_lo"]) == pytest.approx(np.quantile(m, 0.05), rel=1e-5)
+    dist, base = ds["distance"].values, ds["distance_base"].values
+    k = 2
+    p_imp = (dist[:, 1, k] < base).mean()
+    assert float(r["prob_improves"]) == pytest.approx(p_imp)
+    rank = {
+        x["intervention"]: float(x["prob_best"])
+        for x in csv.DictReader((out / "ranking.csv").open())
+    }
+    best = np.argmin(dist[:, :, k], axis=1)
+    expect = np.bincount(best, minlength=4) / best.size
+    assert [rank[n] for n in ("psy", "d2", "lesion", "stim")] == pytest.approx(expect.tolist())
+
+
+def test_unstable_intervention_is_flagged(twin_dir, tmp_path):
+    # a stimulation pushing one region far past its bifurcation: no stationary state
+    text = CONFIG.replace("amplitude = -1e-6", "amplitude = 1.0")
+    cfg = load_predict_config(_config(tmp_path, twin_dir, text))
+    out = predict_run_folder(cfg, tmp_path / "out", progress=False, figures=False)
+    import arviz as az
+
+    ds = az.from_netcdf(out / "predictions.nc").predictions
+    assert ds["unstable"].sel(intervention="stim").values.all()
+    assert not ds["unstable"].sel(intervention="psy").values.any()
+    assert np.isnan(ds["mean_fc"].sel(intervention="stim").values).all()
+    assert (
+        "pushes 100% of the posterior draws past the bifurcation" in (out / "report.md").read_text()
+    )
+    # an unstable intervention is never ranked best
+    rank = (out / "ranking.csv").read_text()
+    assert "stim,stimulation,0\n" in rank
+
+
+@pytest.mark.parametrize(
+    "old,new,match",
+    [
+        ("doses = [0.0, 1.0, 3.0]", "doses = [0.0, -1.0]", r"\[predict\] doses must be"),
+        ("report_dose = 3.0", "report_dose = 2.0", "report_dose 2 is not one of doses"),
+        ('preset = "psychedelic_5ht2a"', 'preset = "lsd"', "preset must be one of"),
+        ('kind = "lesion"', 'kind = "surgery"', r"\[predict.intervention.2\] kind must be one of"),
+        ('receptor = "D2"', 'receptor = "D9"', "receptor 'D9' is neither a map file"),
+        ('regions = ["L.PCU"]', 'regions = ["L.XYZ"]', r"\[predict.intervention.2\].*L.XYZ"),
+        ('targets = ["R.RMFG", "L.RMFG"]', "targets = []", "a stimulation needs targets"),
+        ("efficacy = 0.4\n", "", "missing required key 'efficacy'"),
+        ('name = "d2"', 'name = "psy"', "intervention names repeat"),
+        ("[predict]", "[predict]\ndraw = 3", "unknown key 'draw' \\(did you mean 'draws'"),
+        ("bands = {", "bandz = {", "unknown key 'bandz'"),
+    ],
+)
+def test_config_errors_name_the_key(twin_dir, tmp_path, old, new, match):
+    text = CONFIG.replace(old, new)
+    assert text != CONFIG
+    with pytest.raises(ConfigError, match=match):
+        cfg = load_predict_config(_config(tmp_path, twin_dir, text))
+        predict_run_folder(cfg, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob("out.partial-*"))
+
+
+def test_missing_twin_says_how_to_make_one(tmp_path):
+    cfg = load_predict_config(_config(tmp_path, tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match="is not a vbt fit run folder.*vbt fit configs"):
+        predict_run_folder(cfg, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_shipped_config_quick(twin_dir, tmp_path, capsys):
+    """configs/predict_dk84.toml with tiny settings on a twin folder given by --twin."""
+    out = tmp_path / "pred"
+    rc = main(
+        [
+            "predict",
+            str(ROOT / "configs" / "predict_dk84.toml"),
+            "--twin",
+            str(twin_dir),
+            "--out",
+            str(out),
+            "--quick",
+            "--quiet",
+            "--no-figures",
+        ]
+    )
+    assert rc == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert (out / "predictions.nc").is_file() and not (out / "figures").exists()
+    # an existing folder is kept without --force
+    rc = main(
+        [
+            "predict",
+            str(ROOT / "configs" / "predict_dk84.toml"),
+            "--twin",
+            str(twin_dir),
+            "--out",
+            str(out),
+            "--quick",
+            "--quiet",
+        ]
+    )
+    assert rc == 1 and "already exists" in capsys.readouterr().err
+    # the shipped config's default twin is runs/demo next to the configs folder
+    cfg = load_predict_config(ROOT / "configs" / "predict_dk84.toml")
+    assert cfg.twin.resolve() == (ROOT / "runs" / "demo").resolve()
