@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import textwrap
+import tomllib
 from pathlib import Path
 
 import jax
@@ -28,7 +29,12 @@ from vbt_jax._runfolder import run_experiment
 from vbt_jax.models import MontbrioPazoRoxin
 from vbt_jax.monitors import Bold, Raw, TemporalAverage
 
-CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
+# simulation and fit configs (both simulate); predict configs are run in test_predict_cli.py
+CONFIGS = [
+    p
+    for p in sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
+    if "predict" not in tomllib.loads(p.read_text())
+]
 
 # A 4-region ring; tract lengths give delays of 6-10 steps at 3 mm/ms and dt 0.1 ms (short
 # delays keep the coupling block, hence the compile time, small).
