@@ -33,10 +33,14 @@ from ._predict import predict_interventions as predict_interventions
 from ._predict import predictions_to_inference_data as predictions_to_inference_data
 from ._predict import prob_improves as prob_improves
 from ._predict import ranking as ranking
+from ._predict_check import ObservedCheck as ObservedCheck
+from ._predict_check import check_observed as check_observed
 from ._predict_run import FittedTwin as FittedTwin
 from ._predict_run import load_predict_config as load_predict_config
 from ._predict_run import load_twin as load_twin
 from ._predict_run import predict_run_folder as predict_run_folder
+from ._predict_sim import SimulatedPredictions as SimulatedPredictions
+from ._predict_sim import simulate_interventions as simulate_interventions
 from ._priors import Global as Global
 from ._priors import Regional as Regional
 from ._priors import default_prior as default_prior

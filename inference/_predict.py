@@ -115,6 +115,38 @@ def _summaries(fc, iu, target, kind: str):
     return gbc, mean, dist
 
 
+def _band_power_np(A, W_items, G, omega, bands_hz) -> np.ndarray:
+    """Relative band power of ``x`` (..., B, N) for every draw and item, float64 NumPy.
+
+    The closed form of :func:`vbt_jax.hopf_band_power`'s symmetric path (the eigenmodes of
+    ``B = diag(a) + G (W - diag(W 1))``, each a Lorentzian pair at +-omega integrated over the
+    band by arctangents), evaluated with ``numpy.linalg.eigh`` on the host: XLA CPU (jaxlib
+    0.10) can deadlock its thread pool on the vmapped eigendecomposition of this graph, so it
+    is kept out of the jitted batch. The tests compare it with ``vbt.hopf_band_power``.
+
+    Args:
+        A: (D, M, N) bifurcation parameters [1/ms]; W_items: (M, N, N) weights per item;
+        G: (D,); omega: rad/ms; bands_hz: (B, 2) Hz.
+    """
+    A = np.asarray(A, np.float64)
+    L = W_items - np.einsum("mij->mi", W_items)[..., None] * np.eye(W_items.shape[-1])
+    Bm = A[..., :, None] * np.eye(A.shape[-1]) + np.asarray(G, np.float64)[:, None, None, None] * L
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lam, U = np.linalg.eigh(Bm)  # (D, M, N), (D, M, N, N)
+        c = -lam
+        w = np.asarray(bands_hz, np.float64) * (2.0 * np.pi / 1000.0)  # rad/ms
+
+        def datan(shift):  # (D, M, B, N modes)
+            hi = (w[:, 1][:, None] + shift) / c[..., None, :]
+            lo = (w[:, 0][:, None] + shift) / c[..., None, :]
+            return np.arctan(hi) - np.arctan(lo)
+
+        d = datan(-omega) + datan(omega)
+        P = np.einsum("dmbk,dmnk->dmbn", d / c[..., None, :], U * U) / np.pi
+        P = P / P.sum(axis=-2, keepdims=True)
+    return np.where((lam[..., -1] < 0)[..., None, None], P, np.nan)
+
+
 def _effects(interventions, labels, W, omega, doses, fname):
     """For each intervention: ``(kind, a_fn, weights)``.
 
@@ -278,14 +310,7 @@ def predict_interventions(
     n_i, n_k = len(names), doses.size
 
     def item(a_j, w_j, G_d):
-        Wj = Wset[w_j]
-        fc = vbt.hopf_fc_symmetric(a_j, Wj, G_d)
-        bp = (
-            vbt.hopf_band_power(a_j, omega, Wj, G_d, 1.0, bands, symmetric=True)
-            if bands is not None
-            else jnp.zeros((0, n), fc.dtype)
-        )
-        return fc, bp
+        return vbt.hopf_fc_symmetric(a_j, Wset[w_j], G_d)
 
     @jax.jit
     def batch(a_b, G_b):
@@ -293,43 +318,52 @@ def predict_interventions(
             # baseline and every (intervention, dose) go through one batched FC computation,
             # so a zero change gives bit-identical FC (and exactly zero differences)
             A = jnp.concatenate([a_d[None]] + [fn(a_d) for _, fn, _ in effects])
-            fcs, bps = jax.vmap(item, in_axes=(0, 0, None))(A, widx, G_d)
+            fcs = jax.vmap(item, in_axes=(0, 0, None))(A, widx, G_d)
             g, m, dist = _summaries(fcs, iu, target, distance)
             bad = ~jnp.all(jnp.isfinite(fcs), axis=(-2, -1))
             nanf = jnp.asarray(jnp.nan, fcs.dtype)
             g = jnp.where(bad[:, None], nanf, g)
             m, dist = jnp.where(bad, nanf, m), jnp.where(bad, nanf, dist)
-            bps = jnp.where(bad[:, None, None], nanf, bps)
             ok = ~bad[1:] & ~bad[0]
             dfc = jnp.where(ok[:, None, None], fcs[1:] - fcs[0], 0.0)
-            base = (g[0], m[0], dist[0], bps[0])
+            base = (g[0], m[0], dist[0])
             after = (
                 g[1:].reshape(n_i, n_k, n),
                 m[1:].reshape(n_i, n_k),
                 dist[1:].reshape(n_i, n_k),
-                bps[1:].reshape((n_i, n_k) + bps.shape[1:]),
                 bad[1:].reshape(n_i, n_k),
             )
-            return base, after, dfc, ok
+            return base, after, dfc, ok, A, bad
 
-        base, after, dfc, ok = jax.vmap(draw)(a_b, G_b)
-        return base, after, dfc.sum(0), ok.sum(0)
+        base, after, dfc, ok, A, bad = jax.vmap(draw)(a_b, G_b)
+        return base, after, dfc.sum(0), ok.sum(0), A, bad
+
+    w_items = np.stack(w_list)[np.asarray(w_index)].astype(np.float64)  # (1 + I K, N, N)
 
     pieces = []
     fc_sum = np.zeros((n_i * n_k, n, n), np.float64)
     ok_count = np.zeros((n_i * n_k,), np.int64)
+    bp_pieces = []
     for s in range(0, D, chunk):
-        base, after, dsum, cnt = jax.device_get(
+        base, after, dsum, cnt, A, bad_b = jax.device_get(
             batch(jnp.asarray(a[s : s + chunk]), jnp.asarray(G[s : s + chunk]))
         )
         pieces.append((base, after))
+        if bands is not None:
+            bp = _band_power_np(A, w_items, G[s : s + chunk], omega, bands)
+            bp_pieces.append(np.where(bad_b[:, :, None, None], np.nan, bp).astype(np.float32))
         fc_sum += dsum
         ok_count += cnt
         if progress is not None:
             progress(min(s + chunk, D))
-    (gb, mb, db, bb), (ga, ma, da, ba, bad) = jax.tree_util.tree_map(
+    (gb, mb, db), (ga, ma, da, bad) = jax.tree_util.tree_map(
         lambda *x: np.concatenate(x, axis=0), *pieces
     )
+    bb = ba = None
+    if bands is not None:
+        bp_all = np.concatenate(bp_pieces)  # (D, 1 + I K, B, N)
+        bb = bp_all[:, 0]
+        ba = bp_all[:, 1:].reshape((D, n_i, n_k) + bp_all.shape[2:])
     with np.errstate(invalid="ignore", divide="ignore"):
         fc_mean = fc_sum / ok_count[:, None, None]
     fc_mean = np.where(ok_count[:, None, None] > 0, fc_mean, np.nan).astype(np.float32)

@@ -74,7 +74,11 @@ _PREDICT = (
     "bands",
     "chunk",
     "intervention",
+    "simulate",
+    "observed",
 )
+_OBSERVED = ("intervention", "dose", "fc_pre", "fc_post", "n_timepoints", "seed")
+_SIMULATE = ("draws", "seed", "duration", "fcd_window", "fcd_step")
 _DRUG = (
     "name",
     "kind",
@@ -105,6 +109,19 @@ class InterventionSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class ObservedSpec:
+    """One ``[[predict.observed]]`` table: an on-drug session to check the prediction with."""
+
+    intervention: str
+    dose: float
+    fc_pre: str | Path
+    fc_post: Path
+    n_timepoints: int
+    seed: int
+    section: str
+
+
+@dataclasses.dataclass(frozen=True)
 class PredictConfig:
     """The validated ``[predict]`` section (see the module docstring)."""
 
@@ -121,10 +138,24 @@ class PredictConfig:
     bands: dict[str, tuple[float, float]]
     interventions: tuple[InterventionSpec, ...]
     chunk: int = 64
+    sim_draws: int = 0
+    sim_seed: int = 0
+    sim_duration: float | None = None
+    fcd_window: int = 83
+    fcd_step: int = 3
+    observed: tuple[ObservedSpec, ...] = ()
 
     def quick(self) -> PredictConfig:
-        """Tiny settings for smoke tests: at most 16 draws."""
-        return dataclasses.replace(self, draws=min(self.draws or 16, 16))
+        """Tiny settings for smoke tests: at most 16 draws; at most one simulated draw of at
+        most 200 s."""
+        return dataclasses.replace(
+            self,
+            draws=min(self.draws or 16, 16),
+            sim_draws=min(self.sim_draws, 1),
+            sim_duration=min(self.sim_duration or 200_000.0, 200_000.0),
+            fcd_window=min(self.fcd_window, 20),
+            fcd_step=min(self.fcd_step, 2),
+        )
 
 
 def _table(path, section, table, allowed):
@@ -226,6 +257,42 @@ def _intervention(path: Path, i: int, table: Any, base: Path) -> InterventionSpe
     return InterventionSpec(name=name, kind=kind, settings=s, section=section)
 
 
+def _observed(path: Path, i: int, table: Any, base: Path, ivs: dict) -> ObservedSpec:
+    section = f"predict.observed.{i}"
+    t = _table(path, section, table, _OBSERVED)
+    name = t.string("intervention", what="the name of a drug of this config")
+    if name not in ivs:
+        raise t.error(f"intervention {name!r} is not one of this config's: {sorted(ivs)}")
+    if ivs[name].kind != "drug":
+        raise t.error(f"intervention {name!r} is a {ivs[name].kind}; observed checks take drugs")
+    files = {}
+    for key in ("fc_pre", "fc_post"):
+        v = t.string(key, what="an FC matrix file (.npy/.csv/.tsv/BIDS relmat)")
+        if key == "fc_pre" and v == "dk84":
+            files[key] = v
+            continue
+        p = Path(v).expanduser()
+        p = p if p.is_absolute() else base / p
+        if not p.exists():
+            raise t.error(f"{key} {v!r} not found (resolved to {p})")
+        files[key] = p.resolve()
+    n_tp = t.raw("n_timepoints", None, "volumes of each scan")
+    if not isinstance(n_tp, int) or isinstance(n_tp, bool) or n_tp <= 3:
+        raise t.error(f"n_timepoints must be an integer > 3, got {n_tp!r}")
+    seed = t.raw("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise t.error(f"seed must be an integer >= 0, got {seed!r}")
+    return ObservedSpec(
+        intervention=name,
+        dose=t.number("dose", lower="non-negative"),
+        fc_pre=files["fc_pre"],
+        fc_post=files["fc_post"],
+        n_timepoints=n_tp,
+        seed=seed,
+        section=section,
+    )
+
+
 def parse_predict(path: Path, text: str, data: dict[str, Any]) -> PredictConfig:
     """Validate a predict config's parsed TOML ``data`` (read from ``path``).
 
@@ -287,6 +354,30 @@ def parse_predict(path: Path, text: str, data: dict[str, Any]) -> PredictConfig:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise t.error(f"intervention names repeat: {dup}")
+    st = _table(path, "predict.simulate", data["predict"].get("simulate", {}), _SIMULATE)
+    sim_draws = st.raw("draws", 0)
+    if not isinstance(sim_draws, int) or isinstance(sim_draws, bool) or sim_draws < 0:
+        raise st.error(f"draws must be an integer >= 0 (0: no simulation), got {sim_draws!r}")
+    sim_seed = st.raw("seed", 0)
+    if not isinstance(sim_seed, int) or isinstance(sim_seed, bool) or sim_seed < 0:
+        raise st.error(f"seed must be an integer >= 0, got {sim_seed!r}")
+    sim_kw = dict(
+        sim_draws=sim_draws,
+        sim_seed=sim_seed,
+        sim_duration=st.number("duration", unit="ms") if st.has("duration") else None,
+        fcd_window=_pos_int(st, "fcd_window", 83),
+        fcd_step=_pos_int(st, "fcd_step", 3),
+    )
+    if sim_kw["fcd_window"] < 2:
+        raise st.error(f"fcd_window must be >= 2 samples, got {sim_kw['fcd_window']}")
+    raw_obs = data["predict"].get("observed", [])
+    if isinstance(raw_obs, dict):
+        raw_obs = [raw_obs]
+    if not isinstance(raw_obs, list):
+        raise t.error("observed must be a table or an array of tables [[predict.observed]]")
+    observed = tuple(
+        _observed(path, i, x, base, {iv.name: iv for iv in ivs}) for i, x in enumerate(raw_obs)
+    )
     desc = data.get("description", "")
     if not isinstance(desc, str):
         raise ConfigError(f"{path}: description must be a string")
@@ -304,6 +395,8 @@ def parse_predict(path: Path, text: str, data: dict[str, Any]) -> PredictConfig:
         bands=bands,
         interventions=ivs,
         chunk=_pos_int(t, "chunk", 64),
+        observed=observed,
+        **sim_kw,
     )
 
 
@@ -338,6 +431,7 @@ class FittedTwin:
     connectome: Any
     fit_config: Path
     n_posterior: int  # draws in the file before thinning
+    experiment_config: Any = None  # the twin's ExperimentConfig (for simulations)
 
 
 def load_twin(folder: Path, draws: int | None = None, *, what: str = "twin") -> FittedTwin:
@@ -411,6 +505,7 @@ def load_twin(folder: Path, draws: int | None = None, *, what: str = "twin") -> 
         connectome=conn,
         fit_config=cfg_path,
         n_posterior=total,
+        experiment_config=exp_cfg,
     )
 
 
@@ -557,6 +652,8 @@ def predict_run_folder(
     )
     if bar is not None:
         bar.close()
+    sim = _simulate(cfg, twin, interventions, progress)
+    checks = _check_observed(cfg, twin, interventions, progress)
     summ = change_summary(pred, cfg.interval)
     k_rep = dose_index(pred, cfg.report_dose)
     p_imp = prob_improves(pred) if target is not None else None
@@ -583,6 +680,8 @@ def predict_run_folder(
         "report_dose": cfg.report_dose,
     }
     idata = to_inference_data(pred, attrs)
+    if sim is not None:
+        _add_simulated(idata, sim)
     with atomic_folder(out) as partial:
         save_netcdf(idata, partial / "predictions.nc")
         _write_csv(partial / "summary.csv", rows)
@@ -596,6 +695,10 @@ def predict_run_folder(
             )
         info["seconds"] = time.perf_counter() - started
         (partial / "twin.json").write_text(json.dumps(info, indent=2) + "\n")
+        if checks:
+            (partial / "observed_check.json").write_text(
+                json.dumps([{**spec, **c.as_dict()} for spec, c in checks], indent=2) + "\n"
+            )
         (partial / "config.toml").write_text(cfg.text)
         (partial / "versions.json").write_text(json.dumps(versions(), indent=2) + "\n")
         figs = []
@@ -603,8 +706,122 @@ def predict_run_folder(
             from ._predict_plots import prediction_figures
 
             figs = prediction_figures(partial / "figures", pred, summ, p_imp, rank, k_rep)
-        _write_report(partial / "report.md", cfg, twin, pred, summ, p_imp, rank, k_rep, figs)
+            if sim is not None:
+                from ._predict_sim import plot_fcd_predictions
+
+                figs.append(plot_fcd_predictions(sim, partial / "figures" / "fcd.png"))
+            from ._predict_check import plot_observed_check
+
+            for j, (spec, c) in enumerate(checks):
+                figs.append(
+                    plot_observed_check(
+                        c, spec["intervention"], partial / "figures" / f"observed_{j}.png"
+                    )
+                )
+        _write_report(
+            partial / "report.md", cfg, twin, pred, summ, p_imp, rank, k_rep, figs, sim, checks
+        )
     return out
+
+
+def _simulate(cfg: PredictConfig, twin: FittedTwin, interventions, progress: bool):
+    """The simulated FCD check at the report dose, or None when [predict.simulate] is off."""
+    if cfg.sim_draws == 0:
+        return None
+    from vbt_jax._config import build_experiment
+
+    from ._predict_sim import simulate_interventions
+
+    exp_cfg = twin.experiment_config
+    if cfg.sim_duration is not None:
+        exp_cfg = exp_cfg.with_simulation(
+            duration=cfg.sim_duration,
+            transient=min(exp_cfg.simulation.transient, 0.1 * cfg.sim_duration),
+        )
+    exp = build_experiment(exp_cfg)
+
+    def say(msg):
+        if progress:
+            print(f"vbt predict: {msg}", file=sys.stderr)
+
+    return simulate_interventions(
+        exp,
+        twin.a,
+        twin.G,
+        interventions,
+        cfg.report_dose,
+        draws=cfg.sim_draws,
+        seed=cfg.sim_seed,
+        window=cfg.fcd_window,
+        step=cfg.fcd_step,
+        progress=say,
+    )
+
+
+def _check_observed(cfg: PredictConfig, twin: FittedTwin, interventions, progress: bool):
+    """``[(spec dict, ObservedCheck), ...]`` for every ``[[predict.observed]]`` session."""
+    import jax.random as jr
+
+    from ._predict_check import check_observed
+
+    out = []
+    for spec in cfg.observed:
+        where = f"{cfg.path}: [{spec.section}]"
+        if spec.fc_pre == "dk84":
+            if twin.labels != tuple(vbt.dk84().labels):
+                raise ConfigError(f"{where} fc_pre = 'dk84' needs a twin on the DK-84 regions")
+            pre = np.asarray(vbt.dk84_empirical_fc(), np.float64)
+        else:
+            pre = np.asarray(vbt.load_fc_matrix(spec.fc_pre).fc, np.float64)
+        post = np.asarray(vbt.load_fc_matrix(spec.fc_post).fc, np.float64)
+        n = len(twin.labels)
+        for what, m in (("fc_pre", pre), ("fc_post", post)):
+            if m.shape != (n, n):
+                raise ConfigError(f"{where} {what} is {m.shape}; the twin has {n} regions")
+        if progress:
+            print(
+                f"vbt predict: checking {spec.intervention} at dose {spec.dose:g} against "
+                f"{spec.fc_post}",
+                file=sys.stderr,
+            )
+        try:
+            c = check_observed(
+                twin.a,
+                twin.G,
+                twin.weights,
+                twin.labels,
+                interventions[spec.intervention],
+                spec.dose,
+                pre,
+                post,
+                spec.n_timepoints,
+                key=jr.key(spec.seed),
+                prob=cfg.interval,
+            )
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+        info = {
+            "intervention": spec.intervention,
+            "dose": spec.dose,
+            "fc_pre": str(spec.fc_pre),
+            "fc_post": str(spec.fc_post),
+            "n_timepoints": spec.n_timepoints,
+        }
+        out.append((info, c))
+    return out
+
+
+def _add_simulated(idata, sim) -> None:
+    ds = idata.predictions
+    ds["sim_fcd"] = (("sim_draw", "variant", "fcd_value"), sim.fcd.astype(np.float32))
+    ds["sim_mean_fc"] = (("sim_draw", "variant"), sim.mean_fc)
+    ds["sim_fcd_ks"] = (("sim_draw", "variant"), sim.fcd_ks)
+    ds.coords["sim_draw"] = sim.draws
+    ds.coords["variant"] = list(sim.names)
+    ds.attrs["sim_dose"] = sim.dose
+    ds.attrs["sim_duration_s"] = sim.duration_s
+    ds.attrs["fcd_window"] = sim.window
+    ds.attrs["fcd_step"] = sim.step
 
 
 def _summary_rows(pred, summ, p_imp) -> list[dict[str, Any]]:
@@ -636,7 +853,9 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
-def _write_report(path, cfg, twin, pred, summ, p_imp, rank, k_rep, figs) -> None:
+def _write_report(
+    path, cfg, twin, pred, summ, p_imp, rank, k_rep, figs, sim=None, checks=()
+) -> None:
     dose = float(pred.doses[k_rep])
     pct = round(100 * cfg.interval)
     lines = [
@@ -715,6 +934,48 @@ def _write_report(path, cfg, twin, pred, summ, p_imp, rank, k_rep, figs) -> None
             for r in top
         ]
         lines.append(f"- {name}: " + ", ".join(parts))
+    if sim is not None:
+        lines += [
+            "",
+            f"## Simulated FCD at dose {sim.dose:g}",
+            "",
+            f"The nonlinear, noisy twin at {sim.draws.size} posterior draw(s), "
+            f"{sim.duration_s:.0f} s each, baseline and every intervention with the same noise "
+            f"(FCD windows of {sim.window} samples, step {sim.step}). KS: distance of the "
+            "intervention's FCD distribution to the baseline's (same draw, same noise).",
+            "",
+            "| variant | FCD mean | FCD sd | KS to baseline | mean FC (simulated) |",
+            "|---|---|---|---|---|",
+        ]
+        for v, name in enumerate(sim.names):
+            lines.append(
+                f"| {name} | {sim.fcd_mean[:, v].mean():.3f} | {sim.fcd_sd[:, v].mean():.3f} | "
+                f"{sim.fcd_ks[:, v].mean():.3f} | {sim.mean_fc[:, v].mean():.4f} |"
+            )
+    if checks:
+        lines += [
+            "",
+            "## Checks against observed on-drug data",
+            "",
+            "Posterior predictive check of each observed session (replicated pre and post "
+            "scans with Fisher-z sampling noise), and the patient's drug efficacy inferred from "
+            "the observed change of every edge (see `inference._predict_check`).",
+            "",
+            "| intervention | dose | observed mean FC change | predicted (interval) | p | "
+            "regions covered | efficacy: prior -> posterior (interval) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for spec, c in checks:
+            d = c.as_dict()
+            lo, hi = d["predicted_mean_fc_change_interval"]
+            elo, ehi = c.efficacy_interval
+            lines.append(
+                f"| {spec['intervention']} | {spec['dose']:g} | "
+                f"{c.observed_mean_fc_change:+.4f} | "
+                f"{d['predicted_mean_fc_change_mean']:+.4f} ({lo:+.4f}, {hi:+.4f}) | "
+                f"{c.p_mean_fc:.3f} | {100 * c.gbc_coverage:.0f}% | "
+                f"{c.efficacy_prior[0]:+.2f} -> {c.efficacy_mean:+.3f} ({elo:+.3f}, {ehi:+.3f}) |"
+            )
     unstable = summ["prob_unstable"]
     if np.any(unstable > 0):
         lines += ["", "## Warnings", ""]
@@ -733,6 +994,7 @@ def _write_report(path, cfg, twin, pred, summ, p_imp, rank, k_rep, figs) -> None
 
 __all__ = [
     "FittedTwin",
+    "ObservedSpec",
     "InterventionSpec",
     "PredictConfig",
     "build_interventions",

@@ -294,3 +294,75 @@ def test_cli_shipped_config_quick(twin_dir, tmp_path, capsys):
     # the shipped config's default twin is runs/demo next to the configs folder
     cfg = load_predict_config(ROOT / "configs" / "predict_dk84.toml")
     assert cfg.twin.resolve() == (ROOT / "runs" / "demo").resolve()
+
+
+def test_observed_session_and_simulated_fcd(twin_dir, tmp_path):
+    """[[predict.observed]] (a synthetic on-drug session of the twin at the configured
+    efficacy) and [predict.simulate] (quick: one draw, 200 s) end to end."""
+    import arviz as az
+
+    twin = load_twin(twin_dir)
+    W, labels = twin.weights, twin.labels
+    from vbt_jax.interventions import psychedelic_5ht2a
+
+    rho = np.asarray(psychedelic_5ht2a("hopf").regional_density(labels), np.float64)
+    rng = np.random.default_rng(0)
+    n = len(labels)
+    iu = np.triu_indices(n, 1)
+
+    def scan(fc):
+        z = np.arctanh(fc[iu]) + rng.normal(size=iu[0].size) / np.sqrt(1200 - 3)
+        m = np.eye(n)
+        m[iu] = m.T[iu] = np.tanh(z)
+        return m
+
+    a, G = twin.a[2], twin.G[2]
+    np.save(tmp_path / "pre.npy", scan(_fc(a, W, G)))
+    np.save(tmp_path / "post.npy", scan(_fc(a * (1 - 0.5 * (3 / 4) * rho), W, G)))
+    text = CONFIG + (
+        '\n[[predict.observed]]\nintervention = "psy"\ndose = 3.0\nfc_pre = "pre.npy"\n'
+        'fc_post = "post.npy"\nn_timepoints = 1200\n\n[predict.simulate]\ndraws = 1\n'
+    )
+    cfg = load_predict_config(_config(tmp_path, twin_dir, text)).quick()
+    assert cfg.sim_draws == 1 and cfg.sim_duration == 200_000.0
+    out = predict_run_folder(cfg, tmp_path / "out", progress=False)
+    chk = json.loads((out / "observed_check.json").read_text())[0]
+    assert chk["intervention"] == "psy" and chk["dose"] == 3.0
+    # generated at the configured efficacy -0.5: not flagged, efficacy covered
+    assert chk["p_mean_fc"] > 0.05
+    lo, hi = chk["efficacy_interval"]
+    assert lo <= -0.5 <= hi
+    ds = az.from_netcdf(out / "predictions.nc").predictions
+    assert ds["sim_fcd"].dims == ("sim_draw", "variant", "fcd_value")
+    assert list(ds["variant"].values) == ["baseline", "psy", "d2", "lesion", "stim"]
+    assert np.all(ds["sim_fcd_ks"].sel(variant="baseline").values == 0.0)
+    fcd = ds["sim_fcd"].values
+    assert np.all(np.isfinite(fcd)) and np.all(np.abs(fcd) <= 1.0)
+    report = (out / "report.md").read_text()
+    assert "## Checks against observed on-drug data" in report
+    assert "## Simulated FCD at dose 3" in report
+    assert (out / "figures" / "fcd.png").is_file()
+    assert (out / "figures" / "observed_0.png").is_file()
+
+
+def test_observed_section_errors(twin_dir, tmp_path):
+    np.save(tmp_path / "post.npy", np.eye(84))
+    base = CONFIG + (
+        '\n[[predict.observed]]\nintervention = "lesion"\ndose = 1.0\nfc_pre = "dk84"\n'
+        'fc_post = "post.npy"\nn_timepoints = 1200\n'
+    )
+    with pytest.raises(ConfigError, match=r"\[predict.observed.0\] intervention 'lesion' is a"):
+        load_predict_config(_config(tmp_path, twin_dir, base))
+    base = base.replace('intervention = "lesion"', 'intervention = "psy"')
+    with pytest.raises(ConfigError, match="intervention 'LSD' is not one of"):
+        load_predict_config(
+            _config(
+                tmp_path, twin_dir, base.replace('intervention = "psy"', 'intervention = "LSD"')
+            )
+        )
+    with pytest.raises(ConfigError, match="fc_post 'nope.npy' not found"):
+        load_predict_config(_config(tmp_path, twin_dir, base.replace("post.npy", "nope.npy")))
+    with pytest.raises(ConfigError, match="n_timepoints must be an integer > 3"):
+        load_predict_config(
+            _config(tmp_path, twin_dir, base.replace("n_timepoints = 1200", "n_timepoints = 2"))
+        )
