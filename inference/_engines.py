@@ -30,8 +30,11 @@ from numpyro import handlers
 from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO
 from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoNormal
 from numpyro.infer.initialization import init_to_median, init_to_value
+from numpyro.infer.util import log_density
 
 from vbt_jax import ConfigError
+
+from ._guides import AutoHierarchicalFlow
 
 _EXTRA = ("diverging", "accept_prob", "num_steps", "potential_energy", "energy")
 _STATS = {
@@ -302,16 +305,35 @@ def run_nuts(
 # --------------------------------------------------------------------------- SVI
 
 
+GUIDES = ("normal", "lowrank", "flow")
+
+
 def make_guide(model, kind: str = "lowrank", rank: int | None = None):
-    """An autoguide: ``"normal"`` (mean-field AutoNormal) or ``"lowrank"``
-    (AutoLowRankMultivariateNormal, a Gaussian with a low-rank plus diagonal covariance)."""
+    """An autoguide for :func:`run_svi`, started at the prior median.
+
+    Args:
+        model: NumPyro model.
+        kind: ``"normal"`` (mean-field AutoNormal), ``"lowrank"``
+            (AutoLowRankMultivariateNormal: a Gaussian with a low-rank plus diagonal
+            covariance) or ``"flow"`` (:class:`~inference._guides.AutoHierarchicalFlow`: a
+            normalising flow over the global and hyper-parameters, and each regional prior's
+            values from their Gaussian conditional given them). The Gaussian guides shrink
+            the posterior of a regional spread ``tau`` (sd 0.32-0.38x NUTS's on the
+            calibration test's 20-region problem); the flow guide alone reaches 0.74-0.90x,
+            and with ``run_svi(resample=True)`` it matches NUTS (README, Correctness).
+        rank: the low-rank guide's rank (default: sqrt of the latent dimension).
+
+    Raises:
+        ConfigError: ``kind`` is not one of :data:`GUIDES`.
+    """
+    init = init_to_median(num_samples=15)
     if kind == "normal":
-        return AutoNormal(model, init_loc_fn=init_to_median(num_samples=15), init_scale=0.05)
+        return AutoNormal(model, init_loc_fn=init, init_scale=0.05)
     if kind == "lowrank":
-        return AutoLowRankMultivariateNormal(
-            model, init_loc_fn=init_to_median(num_samples=15), init_scale=0.05, rank=rank
-        )
-    raise ConfigError(f"guide must be 'normal' or 'lowrank', got {kind!r}")
+        return AutoLowRankMultivariateNormal(model, init_loc_fn=init, init_scale=0.05, rank=rank)
+    if kind == "flow":
+        return AutoHierarchicalFlow(model, init_loc_fn=init, init_scale=0.05)
+    raise ConfigError(f"guide must be one of {', '.join(map(repr, GUIDES))}, got {kind!r}")
 
 
 def run_svi(
@@ -328,6 +350,7 @@ def run_svi(
     block: int = 100,
     checkpoint: str | Path | None = None,
     progress: bool = True,
+    resample: bool = False,
 ) -> FitResult:
     """Fit a variational posterior with SVI (optax Adam, cosine-decayed learning rate).
 
@@ -335,17 +358,24 @@ def run_svi(
         model: NumPyro model taking ``data``.
         data: observed data dict.
         seed: PRNG seed.
-        guide: ``"normal"`` or ``"lowrank"`` (see :func:`make_guide`); ``rank`` for the latter.
+        guide: one of :data:`GUIDES` (see :func:`make_guide`); ``rank`` for ``"lowrank"``.
         steps: optimiser steps; ``learning_rate`` the initial rate (decays to a tenth).
         num_particles: ELBO Monte Carlo particles per step.
         num_draws: posterior draws returned from the fitted guide.
         block: steps per compiled block (and per checkpoint).
         checkpoint: folder for the resumable state; None = no checkpoint.
         progress: tqdm bar over steps with the current loss.
+        resample: importance-resample the draws (:func:`_importance_resample`: Pareto-smoothed
+            weights of 4 x ``num_draws`` guide draws), which corrects what the guide gets
+            slightly wrong; ``info["psis_khat"]`` says whether that is reliable (< 0.7).
 
     Returns:
         A :class:`FitResult` with one chain of ``num_draws`` draws; ``info["loss"]`` holds the
         loss (negative ELBO) per step.
+
+    Warns:
+        UserWarning: with ``resample``, when the Pareto k exceeds 0.7 (the guide is too far
+        from the posterior for the weights to be trusted).
     """
     from tqdm.auto import tqdm
 
@@ -405,11 +435,77 @@ def run_svi(
     params = svi.get_params(state)
     sites = model_sites(model, data)
     names = sites["latent"] + sites["deterministic"]
-    pred = Predictive(model, guide=g, params=params, num_samples=num_draws, return_sites=names)
+    psis = {}
+    if resample:
+        pick_key, draw_key = jax.random.split(draw_key)
+        samples, psis = _importance_resample(
+            model, g, params, data, pick_key, num_draws, sites["latent"]
+        )
+        pred = Predictive(model, posterior_samples=samples, return_sites=names)
+    else:
+        pred = Predictive(model, guide=g, params=params, num_samples=num_draws, return_sites=names)
     draws = pred(draw_key, data)
     posterior = {k: np.asarray(v)[None] for k, v in draws.items() if k in names}
-    info = dict(settings, seconds=time.perf_counter() - t0, loss=losses)
+    info = dict(settings, resample=resample, **psis, seconds=time.perf_counter() - t0, loss=losses)
     return FitResult("svi", posterior, {}, info, guide=g, params=params)
 
 
-__all__ = ["FitResult", "run_nuts", "run_svi", "make_guide", "model_sites"]
+def _importance_resample(
+    model, guide, params, data, key, num_draws: int, latent: list[str], factor: int = 4
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Draws of the latent sites resampled from ``factor * num_draws`` guide draws with
+    Pareto-smoothed importance weights p/q (PSIS: Vehtari et al. 2024, arXiv:1507.02646; as
+    a check and correction of variational inference: Yao et al. 2018, arXiv:1802.02538).
+
+    Returns:
+        ``(samples, info)``: site -> (num_draws, ...) arrays, and ``psis_khat`` (the Pareto k
+        of the weights: < 0.7 reliable) and ``psis_ess`` (their effective sample size).
+    """
+    import warnings
+
+    import arviz as az
+
+    @jax.jit
+    def evaluate(keys, params):
+        def one(k):
+            log_q, tr = log_density(handlers.seed(guide, k), (data,), {}, params)
+            log_p, _ = log_density(handlers.replay(model, tr), (data,), {}, params)
+            return log_p - log_q, {s: tr[s]["value"] for s in latent}
+
+        # one draw after another: evaluated in vmapped batches, the model (batched eigh)
+        # hung in the XLA CPU runtime under `vbt fit` (several host devices)
+        return jax.lax.map(one, keys)
+
+    prop_key, pick_key = jax.random.split(key)
+    log_w, values = jax.device_get(evaluate(jax.random.split(prop_key, factor * num_draws), params))
+    log_w = np.asarray(log_w, np.float64)
+    finite = np.isfinite(log_w)
+    if finite.mean() < 0.99:
+        raise FloatingPointError(
+            f"SVI importance resampling: {np.sum(~finite)} of {log_w.size} guide draws have a "
+            "non-finite density ratio; fit longer or use NUTS"
+        )
+    if not finite.all():  # a rare far-out draw where the model overflows: left out
+        warnings.warn(
+            f"SVI importance resampling: {np.sum(~finite)} of {log_w.size} guide draws with "
+            "a non-finite density ratio left out",
+            stacklevel=3,
+        )
+        log_w = log_w[finite]
+        values = {s: v[finite] for s, v in values.items()}
+    smoothed, khat = az.psislw(log_w)
+    w = np.exp(smoothed - smoothed.max())
+    w /= w.sum()
+    khat = float(khat)
+    if khat > 0.7:
+        warnings.warn(
+            f"SVI importance resampling: Pareto k = {khat:.2f} > 0.7, the weights are "
+            "unreliable and so are the draws: fit longer (steps, particles), or use NUTS",
+            stacklevel=3,
+        )
+    idx = np.asarray(jax.random.choice(pick_key, w.size, (num_draws,), p=jnp.asarray(w)))
+    samples = {s: np.asarray(v)[idx] for s, v in values.items()}
+    return samples, dict(psis_khat=khat, psis_ess=float(1.0 / np.sum(w**2)))
+
+
+__all__ = ["FitResult", "GUIDES", "run_nuts", "run_svi", "make_guide", "model_sites"]

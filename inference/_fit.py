@@ -236,6 +236,7 @@ def run_engine(setup: FitSetup, checkpoint: Path | None, progress: bool) -> FitR
         learning_rate=sv["learning_rate"],
         num_draws=sv["draws"],
         num_particles=sv["particles"],
+        resample=sv["resample"],
         checkpoint=checkpoint,
         progress=progress,
     )
@@ -402,6 +403,8 @@ def fit_run_folder(
     quality, fc_pred = fc_quality(setup, pp, sigma)
     quality["engine"] = cfg.engine
     quality["engine_seconds"] = result.info["seconds"]
+    if "psis_khat" in result.info:  # SVI with resample: < 0.7 means the draws can be trusted
+        quality["svi_psis_khat"] = result.info["psis_khat"]
     latent = _latent_names(setup)
     quality["n_parameters"] = int(
         sum(np.prod(v.shape[2:], dtype=int) for k, v in result.posterior.items() if k in latent)

@@ -10,6 +10,7 @@ Reference for SBC: Talts et al. 2018, arXiv:1804.06788.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -23,6 +24,7 @@ from inference._sbc import coverage, run_sbc, sbc_ranks, uniformity_pvalue
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "tests" / "fixtures" / "svi_reference.json"
 HYPER = ("a_mu", "a_beta", "a_tau", "sigma_fc")
 GLOBAL = ("G", "a_mu", "a_beta[strength]", "a_tau", "sigma_fc", "sigma_amplitude")
 
@@ -196,13 +198,81 @@ def test_svi_agrees_with_nuts(svi_vs_nuts):
     _compare(svi_vs_nuts, ("a_mu", "a_beta", "sigma_fc", "sigma_amplitude"))
 
 
+@pytest.fixture(scope="module")
+def nuts_reference():
+    """The long NUTS run of ``tests/fixtures/make_svi_reference.py`` on the recovery problem
+    (4 x 5000 draws; effective sample size 3700 for a_tau, 4900-24000 for the others, R-hat
+    < 1.001): parameter -> mean, sd. The short run of the ``recovery`` fixture has an effective
+    sample size of ~30 for a_tau, too few to check a posterior against to 0.25 sd. The data
+    are checked to be those the reference was made from."""
+    ref = json.loads(REFERENCE.read_text())
+    _, data, _ = _recovery_problem(20)
+    for k, (total, squares) in ref["data"].items():
+        v = np.asarray(data[k], np.float64)
+        np.testing.assert_allclose([v.sum(), (v * v).sum()], [total, squares], rtol=1e-5)
+    return ref["params"]
+
+
+@pytest.fixture(scope="module")
+def svi_flow():
+    """SVI with the flow guide on the recovery problem, importance-resampled (a fixed seed)."""
+    twin, data, _ = _recovery_problem(20)
+    return inf.run_svi(
+        twin,
+        data,
+        seed=3,
+        guide="flow",
+        steps=3000,
+        learning_rate=0.01,
+        num_particles=4,
+        resample=True,
+        progress=False,
+    )
+
+
+def _compare_reference(flat, reference, name, mean_tol, sd_range):
+    m_n, s_n = reference[name]["mean"], reference[name]["sd"]
+    m_s, s_s = float(flat[name].mean()), float(flat[name].std())
+    z, ratio = (m_s - m_n) / s_n, s_s / s_n
+    print(name, f"mean {m_s:.4g} vs {m_n:.4g} ({z:+.3f} sd), sd ratio {ratio:.3f}")
+    assert abs(z) < mean_tol, (name, m_s, m_n, s_n)
+    assert sd_range[0] < ratio < sd_range[1], (name, s_s, s_n)
+
+
+def test_svi_agrees_with_nuts_on_regional_spread(svi_flow, nuts_reference):
+    """With the flow guide and importance resampling, SVI's posterior of the regional spread
+    a_tau (and of the other hyper-parameters) matches NUTS's.
+
+    Tolerances, fixed before any run: the a_tau mean within 0.25 NUTS posterior sd of the NUTS
+    mean, and its sd within a factor [0.67, 1.5] of the NUTS sd; the other parameters keep the
+    tolerances of ``svi_vs_nuts`` (0.25 sd, factor 2). Noise budget: the reference mean of
+    a_tau carries a Monte Carlo error of ~0.02 sd (ESS 3700), and the 1000 resampled SVI draws
+    (from an importance sample of effective size ~1150 of 4000 here) ~0.04 sd, so 0.25 sd is
+    ~5 standard errors: what is left is the approximation error. The Pareto k of the
+    importance weights must be below 0.7, the threshold for trusting them (Vehtari et al.
+    2024). Measured (seeds 3-6): a_tau mean -0.04, +0.13, -0.06, +0.04 sd, sd 0.89-0.96x,
+    Pareto k 0.46, 0.82, 0.58, 0.57; the guide alone (no resampling) gets a_tau's sd to
+    0.74-0.90x but its mean 0.17-0.38 sd low; the Gaussian guides, sd 0.32-0.38x (the strict
+    xfail below).
+    """
+    info = svi_flow.info
+    print("psis khat", info["psis_khat"], "ess", info["psis_ess"], "s", info["seconds"])
+    assert info["psis_khat"] < 0.7
+    flat = svi_flow.flat()
+    for name in ("G", "a_mu", "a_beta", "sigma_fc", "sigma_amplitude"):
+        _compare_reference(flat, nuts_reference, name, 0.25, (0.5, 2.0))
+    _compare_reference(flat, nuts_reference, "a_tau", 0.25, (0.67, 1.5))
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="known limitation: Gaussian guides shrink the posterior of the hierarchical scale "
-    "a_tau (measured sd 0.41-0.58x NUTS, mean -0.35 to -0.55 NUTS sd); use NUTS for tau",
+    "a_tau (measured sd 0.38x NUTS for lowrank, 0.32x for normal); use guide='flow' with "
+    "resample=True, or NUTS",
 )
-def test_svi_agrees_with_nuts_on_regional_spread(svi_vs_nuts):
-    _compare(svi_vs_nuts, ("a_tau",))
+def test_gaussian_guides_on_regional_spread(svi_vs_nuts, nuts_reference):
+    """The Gaussian guides, with the tolerances of the flow guide's test above, fail on a_tau."""
+    _compare_reference(svi_vs_nuts[2], nuts_reference, "a_tau", 0.25, (0.67, 1.5))
 
 
 # --------------------------------------------------------------------------- SBC
