@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import vbt_jax as vbt
+import vbt_jax._adjoint as adjoint_mod
 import vbt_jax._integrate as integrate_mod
 from vbt_jax.models import MODELS, JansenRit, MontbrioPazoRoxin
 from vbt_jax.monitors import Bold, Raw, TemporalAverage
@@ -158,10 +159,14 @@ def test_jansen_rit_sigmoidal_bold_float64():
 
 
 @_slow
-@pytest.mark.parametrize("dense_zero", [False, True])
-def test_weights_history_and_dense_zero_delays_float64(dense_zero):
+@pytest.mark.parametrize("dense_zero, batched_dot", [(False, False), (True, False), (False, True)])
+def test_weights_history_and_dense_zero_delays_float64(dense_zero, batched_dot, monkeypatch):
     """Gradient w.r.t. the weights (traced weights: every pair is an edge, delays traced), the
-    lengths' partner the history, and G; with an off-diagonal zero-delay edge (dense mode)."""
+    lengths' partner the history, and G; with an off-diagonal zero-delay edge (dense mode); and
+    with the out-edge sum of wide (dense) connectomes, a batched dot instead of the unrolled
+    sum."""
+    if batched_dot:
+        monkeypatch.setattr(adjoint_mod, "_UNROLLED_SUM_MAX", 0)
     with jax.enable_x64(True):
         conn = _connectome(dense_zero=dense_zero)
         n = conn.n_regions
