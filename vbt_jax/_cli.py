@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The exit status: 0 on success, 1 for an invalid config or a failed simulation (the
-        message goes to stderr), 2 for a usage error or a command not yet available.
+        message goes to stderr), 2 for a usage error.
     """
     args = _parser().parse_args(argv)
     command = {
