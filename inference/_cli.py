@@ -7,8 +7,8 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
-from pathlib import Path
+
+from vbt_jax._cli import _default_out
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -26,7 +26,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, **changes)
     if args.quick:
         cfg = cfg.quick()
-    out = args.out or Path("runs") / f"{args.config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.out or _default_out(args.config)
     out = fit_run_folder(
         cfg, out, force=args.force, progress=not args.quiet, figures=not args.no_figures
     )
@@ -57,7 +57,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, draws=args.draws)
     if args.quick:
         cfg = cfg.quick()
-    out = args.out or Path("runs") / f"{args.config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.out or _default_out(args.config)
     out = predict_run_folder(
         cfg, out, force=args.force, progress=not args.quiet, figures=not args.no_figures
     )

@@ -38,6 +38,8 @@ import numpy as np
 import vbt_jax as vbt
 from vbt_jax import ConfigError
 
+from ._trial import gbc_from_z
+
 
 @dataclasses.dataclass(frozen=True)
 class ObservedCheck:
@@ -109,12 +111,6 @@ def _z_up(a_d, G_d, e, W, occ_rho):
     return jnp.arctanh(jnp.clip(fc[iu], -0.999999, 0.999999))
 
 
-def _gbc_r(r_up, n):
-    iu = jnp.triu_indices(n, 1)
-    m = jnp.zeros(r_up.shape[:-1] + (n, n), r_up.dtype).at[..., iu[0], iu[1]].set(r_up)
-    return (m + jnp.swapaxes(m, -1, -2)).sum(-1) / (n - 1)
-
-
 @functools.partial(jax.jit, static_argnames="replicates")
 def _replicate(a_d, G_d, key, W, occ_rho, e0, e_sd, s, replicates):
     """Replicated (mean FC change (R,), GBC change (R, N)) of one draw: a new efficacy from
@@ -124,10 +120,10 @@ def _replicate(a_d, G_d, key, W, occ_rho, e0, e_sd, s, replicates):
     # one batched FC solve for e = 0 and the replicates (see _rss_terms)
     z = jax.vmap(lambda ei: _z_up(a_d, G_d, ei, W, occ_rho))(jnp.concatenate([jnp.zeros(1), e]))
     z0, z1 = z[0], z[1:]
-    r0 = jnp.tanh(z0 + s * jr.normal(k1, z1.shape))
-    r1 = jnp.tanh(z1 + s * jr.normal(k2, z1.shape))
+    z0 = z0 + s * jr.normal(k1, z1.shape)
+    z1 = z1 + s * jr.normal(k2, z1.shape)
     n = W.shape[0]
-    return (r1 - r0).mean(-1), _gbc_r(r1, n) - _gbc_r(r0, n)
+    return (jnp.tanh(z1) - jnp.tanh(z0)).mean(-1), gbc_from_z(z1, n) - gbc_from_z(z0, n)
 
 
 @jax.jit
