@@ -22,7 +22,9 @@ Usage::
 
     python benchmarks/bench_simulator.py [--quick] [--only W1,W2,W3] [--no-peers]
 
-Writes ``benchmarks/results/latest.{md,json}`` (``quick.{md,json}`` with ``--quick``).
+Writes ``benchmarks/results/latest.{md,json}`` for a full run (every workload, peers included);
+a partial run names its files after what it ran (``latest-W3-no-peers.md``) so that it never
+overwrites the full table, and ``--quick`` writes ``quick*.{md,json}``.
 """
 
 from __future__ import annotations
@@ -993,6 +995,10 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "quick" if args.quick else "latest"
+    if set(tasks) != {"W1", "W2", "W3"}:
+        stem += "-" + "-".join(t for t in ("W1", "W2", "W3") if t in tasks)
+    if args.no_peers:
+        stem += "-no-peers"
     (RESULTS / f"{stem}.md").write_text(text)
     (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     return 0

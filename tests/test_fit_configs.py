@@ -23,8 +23,11 @@ def test_fit_configs_present():
 @pytest.mark.slow
 @pytest.mark.parametrize("cfg_path", FIT_CONFIGS, ids=[p.stem for p in FIT_CONFIGS])
 def test_fit_config_runs_quick(tmp_path, cfg_path):
+    """`vbt fit --quick` writes a complete run folder with figures, removes its checkpoint and
+    refuses to overwrite the folder without --force."""
     out = tmp_path / "fit"
-    assert main(["fit", str(cfg_path), "--quick", "--out", str(out), "--quiet"]) == 0
+    argv = ["fit", str(cfg_path), "--quick", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
     names = {p.name for p in out.iterdir()}
     assert {
         "posterior.nc",
@@ -44,8 +47,10 @@ def test_fit_config_runs_quick(tmp_path, cfg_path):
     assert {"prior_posterior.png", "trace_rank.png", "fc_fit.png", "regional_a.png"} <= figs
     if "band_power_r" in q:
         assert q["band_power_r"] > 0.5 and "band_power_fit.png" in figs
+    assert (out / "config.toml").read_text() == cfg_path.read_text()
     assert not list(tmp_path.glob("*.partial-*"))
     assert not (tmp_path / "fit.checkpoint").exists()
+    assert main(argv) == 1
 
 
 def _bold_config(tmp_path, data_lines: str) -> Path:

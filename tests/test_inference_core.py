@@ -9,7 +9,6 @@ and Monte Carlo moments whose standard errors are estimated from the draws thems
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -612,30 +611,5 @@ def test_fit_config_hopf_linear_needs_hopf(tmp_path):
         load_fit_config(path)
 
 
-# --------------------------------------------------------------------------- 8. CLI
-
-
-@pytest.mark.slow
-def test_vbt_fit_quick(tmp_path):
-    """`vbt fit --quick` writes a complete run folder, removes its checkpoint, refuses to
-    overwrite without --force."""
-    from vbt_jax._cli import main
-
-    out = tmp_path / "run"
-    argv = ["fit", str(FIT_CONFIG), "--quick", "--out", str(out), "--no-figures", "--quiet"]
-    assert main(argv) == 0
-    for f in (
-        "posterior.nc",
-        "summary.csv",
-        "summary.md",
-        "fit_quality.json",
-        "config.toml",
-        "versions.json",
-    ):
-        assert (out / f).is_file(), f
-    q = json.loads((out / "fit_quality.json").read_text())
-    assert math.isfinite(q["fc_r_heldout"]) and -1 <= q["fc_r_heldout"] <= 1
-    assert (out / "config.toml").read_text() == FIT_CONFIG.read_text()
-    assert not out.with_name(out.name + ".checkpoint").exists()
-    assert not list(tmp_path.glob("*.partial-*"))
-    assert main(argv) == 1
+# `vbt fit --quick` (run folder, checkpoint removed, no overwrite without --force) is tested
+# on every shipped fit config in tests/test_fit_configs.py.

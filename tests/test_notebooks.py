@@ -20,7 +20,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def kernel_env(tmp_path_factory):
     """Environment for the kernels: quick mode, and a ``python3`` kernelspec that runs this
     interpreter (installed into a temporary prefix when Jupyter does not list one)."""
