@@ -53,21 +53,12 @@ import numpy as np
 
 import vbt_jax as vbt
 from inference._plots import _ks_to_histogram
-from vbt_jax._config import build_experiment, load_config
+from vbt_jax._config import build_experiment, find_config, load_config
 
 QUICK = os.environ.get("VBT_NOTEBOOK_QUICK") == "1"
 
 
-def find_configs() -> Path:
-    """The repository's configs/ folder (from the working directory or the package)."""
-    here = Path.cwd().resolve()
-    for base in (here, *here.parents, Path(vbt.__file__).resolve().parents[1]):
-        if (base / "configs" / "hopf_dk84.toml").is_file():
-            return base / "configs"
-    raise FileNotFoundError("configs/hopf_dk84.toml not found above the working directory")
-
-
-CONFIGS = find_configs()
+CONFIGS = find_config("hopf_dk84.toml").parent
 IU = np.triu_indices(84, 1)  # upper-triangle edges: every FC comparison uses these
 
 

@@ -58,18 +58,9 @@ import vbt_jax as vbt
 from inference import _plots
 from inference._config import load_fit_config
 from inference._fit import setup_fit
-from vbt_jax._config import build_experiment
+from vbt_jax._config import build_experiment, find_config
 
 QUICK = os.environ.get("VBT_NOTEBOOK_QUICK") == "1"
-
-
-def find_configs() -> Path:
-    """The repository's configs/ folder (from the working directory or the package)."""
-    here = Path.cwd().resolve()
-    for base in (here, *here.parents, Path(vbt.__file__).resolve().parents[1]):
-        if (base / "configs" / "fit_hopf_dk84.toml").is_file():
-            return base / "configs"
-    raise FileNotFoundError("configs/fit_hopf_dk84.toml not found above the working directory")
 
 
 OUT = Path(tempfile.mkdtemp(prefix="vbt_nb02_"))  # figures and the NetCDF file go here
@@ -86,7 +77,7 @@ print(f"quick mode: {QUICK}; outputs in {OUT}")
 # Nothing is compiled yet.
 
 # %%
-cfg = load_fit_config(find_configs() / "fit_hopf_dk84.toml")
+cfg = load_fit_config(find_config("fit_hopf_dk84.toml"))
 setup = setup_fit(cfg)
 twin, fc_obs, train = setup.twin, setup.fc, setup.train_edges
 n = fc_obs.shape[0]

@@ -60,7 +60,7 @@ from inference._config import load_fit_config
 from inference._fit import fit_run_folder
 from inference._predict_check import plot_observed_check
 from inference._predict_plots import plot_dose_response, plot_fc_change, plot_ranking
-from vbt_jax._config import build_experiment, load_config
+from vbt_jax._config import build_experiment, find_config, load_config
 from vbt_jax.interventions import (
     antipsychotic_d2,
     benzodiazepine_gabaa,
@@ -69,15 +69,6 @@ from vbt_jax.interventions import (
 )
 
 QUICK = os.environ.get("VBT_NOTEBOOK_QUICK") == "1"
-
-
-def find_configs() -> Path:
-    """The repository's configs/ folder (from the working directory or the package)."""
-    here = Path.cwd().resolve()
-    for base in (here, *here.parents, Path(vbt.__file__).resolve().parents[1]):
-        if (base / "configs" / "fit_hopf_dk84.toml").is_file():
-            return base / "configs"
-    raise FileNotFoundError("configs/fit_hopf_dk84.toml not found above the working directory")
 
 
 OUT = Path(tempfile.mkdtemp(prefix="vbt_nb03_"))
@@ -91,7 +82,7 @@ print(f"quick mode: {QUICK}; outputs in {OUT}")
 # simulates the twin itself.
 
 # %%
-cfg = load_fit_config(find_configs() / "fit_hopf_dk84.toml")
+cfg = load_fit_config(find_config("fit_hopf_dk84.toml"))
 cfg = dataclasses.replace(cfg.quick() if QUICK else cfg, check_draws=0)
 t0 = time.perf_counter()
 fit_dir = fit_run_folder(cfg, OUT / "twin", progress=False, figures=False)
@@ -136,8 +127,10 @@ pred = inf.predict_interventions(
     omega=twin.omega,
     bands_hz={"slow5": (0.01, 0.027), "slow4": (0.027, 0.073)},
 )
-print(f"{len(drugs)} drugs x {doses.size} doses x {twin.a.shape[0]} draws in "
-      f"{time.perf_counter() - t0:.1f} s")
+print(
+    f"{len(drugs)} drugs x {doses.size} doses x {twin.a.shape[0]} draws in "
+    f"{time.perf_counter() - t0:.1f} s"
+)
 
 # %% [markdown]
 # ## 3. Reading the predictions
@@ -159,8 +152,10 @@ for i, name in enumerate(pred.names):
         f"P(improves) {p_imp[i, k2]:.2f}; P(best) {rank[i]:.2f}"
     )
 mono = all(
-    np.all(np.diff(np.sign(summ["mean_fc_change_mean"][i, 1]) * summ["mean_fc_change_mean"][i])
-           >= -1e-6)
+    np.all(
+        np.diff(np.sign(summ["mean_fc_change_mean"][i, 1]) * summ["mean_fc_change_mean"][i])
+        >= -1e-6
+    )
     for i in range(len(pred.names))
 )
 print(f"every dose-response monotone in the dose: {mono}")
@@ -229,7 +224,9 @@ def gbc(fc):
 d_sim = fcs["ketamine"] - fcs["baseline"]
 sim_change = float(d_sim[iu].mean())
 pred_change = float(one.mean_fc_change[0, 0, 0])
-r_gbc = float(np.corrcoef(gbc(fcs["ketamine"]) - gbc(fcs["baseline"]), one.gbc_change[0, 0, 0])[0, 1])
+r_gbc = float(
+    np.corrcoef(gbc(fcs["ketamine"]) - gbc(fcs["baseline"]), one.gbc_change[0, 0, 0])[0, 1]
+)
 r_edges = float(np.corrcoef(d_sim[iu], one.fc_change_mean[0, 0][iu])[0, 1])
 print(f"2 simulations of {exp_cfg.simulation.duration / 1000:.0f} s in {sim_seconds:.0f} s")
 print(f"mean FC change: simulated {sim_change:+.4f}, predicted {pred_change:+.4f}")
@@ -265,12 +262,23 @@ e_true, dose_obs = -1.1, 4.0
 a_p, G_p = twin.a[len(twin.a) // 3], float(twin.G[len(twin.a) // 3])
 fc_pre = scan(np.asarray(vbt.hopf_fc_symmetric(a_p, twin.weights, G_p)))
 fc_post = scan(
-    np.asarray(vbt.hopf_fc_symmetric(a_p * (1 + e_true * dose_obs / (dose_obs + 1) * rho),
-                                      twin.weights, G_p))
+    np.asarray(
+        vbt.hopf_fc_symmetric(
+            a_p * (1 + e_true * dose_obs / (dose_obs + 1) * rho), twin.weights, G_p
+        )
+    )
 )
 t0 = time.perf_counter()
 chk = inf.check_observed(
-    twin.a, twin.G, twin.weights, twin.labels, psy, dose_obs, fc_pre, fc_post, 1200,
+    twin.a,
+    twin.G,
+    twin.weights,
+    twin.labels,
+    psy,
+    dose_obs,
+    fc_pre,
+    fc_post,
+    1200,
     key=jr.key(0),
 )
 print(f"check in {time.perf_counter() - t0:.0f} s")

@@ -705,6 +705,17 @@ def parse_config(data: Mapping[str, Any], path: str | Path, text: str = "") -> E
     )
 
 
+def find_config(name: str) -> Path:
+    """The shipped config ``configs/<name>``, looked up from the working directory upwards,
+    then beside the package (an editable install): what a notebook run from anywhere in the
+    repository needs."""
+    here = Path.cwd().resolve()
+    for base in (here, *here.parents, Path(__file__).resolve().parents[1]):
+        if (base / "configs" / name).is_file():
+            return base / "configs" / name
+    raise FileNotFoundError(f"configs/{name} not found above {here} nor beside the package")
+
+
 def load_config(path: str | Path) -> ExperimentConfig:
     """Read and validate a TOML experiment file (see the module docstring for the schema).
 
