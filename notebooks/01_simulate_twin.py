@@ -44,7 +44,6 @@
 import json
 import os
 import time
-from pathlib import Path
 
 import jax.numpy as jnp
 import jax.random as jr

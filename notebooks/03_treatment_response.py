@@ -29,9 +29,9 @@
 # 4. **check the predictions**: (a) the analytic prediction against nonlinear, noisy
 #    simulations of the same twin with and without the drug (common random numbers), (b) one
 #    observed on-drug session (synthetic, with a known efficacy): the posterior predictive check
-#    and the patient's efficacy, and (c) a virtual trial with a known drug efficacy: learn it on training patients, predict
-#    held-out patients' post-treatment change, and test coverage, responder AUC and a
-#    negative control with a shuffled receptor map.
+#    and the patient's efficacy, and (c) a virtual trial with a known drug efficacy: learn it
+#    on training patients, predict held-out patients' post-treatment change, and test
+#    coverage, responder AUC and a negative control with a shuffled receptor map.
 #
 # The default drug efficacies are placeholders (see `vbt_jax.interventions`): the predictions
 # show what the model implies for a given mechanism, not a clinical claim; step 4b shows how

@@ -95,6 +95,67 @@ def test_mpr_single_node_converges_to_fixed_point():
     np.testing.assert_allclose(got, np.array(refs), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("dt", "inputs"), [(0.1, (2.0, 5.0)), (0.05, (5.0, 20.0)), (0.02, (20.0,))]
+)
+def test_mpr_high_state_heun_step_size_limit(dt, inputs):
+    """The step-size limit stated in ``MontbrioPazoRoxin``'s docstring, against linear theory.
+
+    Near the high-activity fixed point x* (SciPy) a Heun step multiplies a perturbation along
+    an eigenvector of the Jacobian (eigenvalue lam) by g = 1 + lam dt + (lam dt)^2 / 2. The
+    simulated run must diverge (and be flagged) exactly where max|g| > 1, and otherwise return
+    to x*, at the rate max|g| predicts.
+    """
+    eta, J, Delta = -4.6, 14.5, 0.7
+    n_steps = 5000
+    pert = np.array([1e-3, 0.0])
+    fixed, gains = [], []
+    for inp in inputs:
+
+        def f(x, inp=inp):
+            return _mpr_rhs(x, eta, J=J, Delta=Delta) + np.array([0.0, inp])
+
+        xs = scipy.optimize.fsolve(f, np.array([2.0, -0.05]), xtol=1e-13)
+        assert np.abs(f(xs)).max() < 1e-11 and xs[0] > 1.0, "the high state"
+        lam = np.linalg.eigvals(_num_jacobian(f, xs))
+        assert lam.real.max() < 0, "the fixed point itself is stable"
+        z = lam * dt
+        gain = float(np.abs(1 + z + z * z / 2).max())
+        # clear of 1: growth or decay by a factor of at least e^8 over the run
+        assert abs(np.log(gain)) * n_steps > 8, (inp, dt, gain)
+        fixed.append(xs)
+        gains.append(gain)
+
+    with jax.enable_x64(True):
+
+        @jax.jit
+        @jax.vmap
+        def run(inp, x0):
+            sol = vbt.simulate(
+                MontbrioPazoRoxin(eta=eta, J=J, Delta=Delta, I=inp),
+                _single_node(),
+                dt=dt,
+                duration=n_steps * dt,
+                initial_state=x0,
+                monitors=(Raw(period=n_steps * dt),),
+                dtype=jnp.float64,
+                block=1,
+                on_divergence="flag",
+            )
+            return sol.final_state[:, 0], sol.diverged
+
+        x0 = jnp.asarray(np.array(fixed) + pert)
+        final, diverged = run(jnp.asarray(inputs), x0)
+    final, diverged = np.asarray(final), np.asarray(diverged)
+    for inp, xs, gain, xf, div in zip(inputs, fixed, gains, final, diverged, strict=True):
+        assert bool(div) == (gain > 1), f"input {inp}, dt {dt}: |g| = {gain:.4f}, diverged {div}"
+        if gain < 1:
+            # the perturbation shrinks like |g|^n (times the eigenvector basis' condition number,
+            # below 20 here)
+            bound = 20 * np.abs(pert).max() * gain**n_steps + 1e-12
+            assert np.abs(xf - xs).max() < bound, (inp, dt, np.abs(xf - xs).max(), bound)
+
+
 # ---------------------------------------------------------------------------- Jansen-Rit
 
 

@@ -36,6 +36,16 @@ class MontbrioPazoRoxin(AbstractModel):
         cv: weight of the coupling through V. Default 0 (then V is not sent through the
             connectome at all, which halves the coupling work).
 
+    Step size: the high-activity state is a weakly damped focus that turns faster the higher
+    ``r`` is (about ``sqrt(2 r (2 pi^2 r - J))`` rad/ms), and a Heun step amplifies such an
+    oscillation by about ``1 + (omega dt)^4 / 8``, which soon beats the weak damping. A single
+    node with ``eta=-4.6, J=14.5, Delta=0.7`` and a constant input of 5 (e.g. ``G = 2`` times a
+    row sum of 2.5 times ``r = 1``) diverges at ``dt = 0.1`` ms and is stable at 0.05; an input
+    of 20 needs ``dt <= 0.02`` (tests/test_models_analytic.py checks these against the linear
+    theory). Runs that keep every region in the low state are fine at 0.1 ms; runs that switch
+    regions up need a smaller ``dt`` (TVB studies use 0.01 ms) or weaker coupling. ``simulate``
+    reports a divergence (``on_divergence``); it never returns NaNs silently.
+
     Reference: E. Montbrio, D. Pazo, A. Roxin (2015) Phys. Rev. X 5, 021028; whole-brain use as in
     Rabuffo et al. (2021) eNeuro 8(5).
     """
