@@ -198,6 +198,9 @@ def simulate(
 
     Raises:
         SimulationError: inconsistent arguments (raised before compiling).
+        RuntimeError: with ``on_divergence="raise"``, a NaN/inf in the run, raised when the
+            compiled program runs (``equinox.EquinoxRuntimeError``, a ``RuntimeError``;
+            ``vbt simulate`` reports it as :class:`~vbt_jax.DivergenceError`).
     """
     # ---------------------------------------------------------------- validation (no tracing)
     dtype = jnp.dtype(dtype)
