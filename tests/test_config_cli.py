@@ -455,3 +455,69 @@ def test_validate_info_and_reserved_commands(tmp_path, capsys):
         main(["fit"])  # argparse usage error: the config is required
     with pytest.raises(SystemExit):
         main(["simulate"])  # argparse usage error
+
+
+# ------------------------------------------------------------------ compilation cache
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"HOME": "/h"}, "/h/.cache/vbt_jax/xla"),
+        ({"HOME": "/h", "XDG_CACHE_HOME": "/x"}, "/x/vbt_jax/xla"),
+        ({"HOME": "/h", "VBT_CACHE_DIR": "/v"}, "/v"),
+        ({"HOME": "/h", "VBT_CACHE_DIR": "off"}, None),
+        ({"HOME": "/h", "VBT_CACHE_DIR": ""}, None),
+        ({"HOME": "/h", "VBT_CACHE_DIR": "off", "JAX_COMPILATION_CACHE_DIR": "/j"}, "/j"),
+    ],
+)
+def test_cache_dir_resolution(env, expected, monkeypatch):
+    from vbt_jax._cli import _cache_dir
+
+    monkeypatch.setenv("HOME", env["HOME"])  # what "~" expands to
+    got = _cache_dir(env)
+    assert (None if got is None else str(got)) == expected
+
+
+def test_cli_keeps_compilation_cache_where_told(tmp_path):
+    """A fresh ``vbt`` process writes its compiled programs into ``VBT_CACHE_DIR``; a second
+    run of the same config loads them (JAX logs hits, no misses; same outputs);
+    ``VBT_CACHE_DIR=off`` writes none."""
+    import os
+    import subprocess
+    import sys
+
+    path = _write(tmp_path, FAST)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
+    }
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+
+    def vbt_run(*args, cache, log=False):
+        cmd = [sys.executable, "-m", "vbt_jax._cli", *args]
+        extra = {"VBT_CACHE_DIR": cache, "JAX_LOG_COMPILES": "1" if log else "0"}
+        res = subprocess.run(cmd, env={**env, **extra}, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        return res.stdout + res.stderr
+
+    def simulate(out, cache, log=False):
+        args = ("simulate", str(path), "--out", str(tmp_path / out), "--quiet", "--no-figures")
+        return vbt_run(*args, cache=cache, log=log)
+
+    cache = tmp_path / "cache"
+    assert f"jax cache   {cache}" in vbt_run("info", cache=str(cache))
+    simulate("a", str(cache))
+    first = {p.name for p in cache.iterdir() if p.name.endswith("-cache")}
+    assert first, "no compiled program was cached"
+    log = simulate("b", str(cache), log=True)  # JAX then logs every cache hit and miss
+    assert log.count("Persistent compilation cache hit") >= len(first) // 2, log
+    assert "Persistent compilation cache miss" not in log, log
+    with np.load(tmp_path / "a" / "timeseries.npz") as a:
+        with np.load(tmp_path / "b" / "timeseries.npz") as b:
+            np.testing.assert_array_equal(a["raw_data"], b["raw_data"])
+
+    simulate("c", "off")
+    assert not (tmp_path / "xdg" / "vbt_jax").exists()
+    assert "off (VBT_CACHE_DIR)" in vbt_run("info", cache="off")

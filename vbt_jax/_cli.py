@@ -18,19 +18,60 @@ progress bar can advance; ``--segments`` sets the number. The folder is written 
 everything goes into a fresh ``<out>.partial-XXXX`` folder beside ``<out>``, renamed to
 ``<out>`` only when complete, so a failed or interrupted run never leaves a half-written
 ``<out>``. An existing ``<out>`` is replaced only with ``--force``.
+
+``simulate``, ``fit`` and ``predict`` keep JAX's persistent compilation cache in a per-user
+folder, so that a second run of the same model loads its compiled programs instead of
+compiling them again (a quick fit of the demo config: 29-30 s instead of 48-52 s): the folder named
+by ``JAX_COMPILATION_CACHE_DIR`` when that is set (JAX's own setting), else by
+``VBT_CACHE_DIR`` (``off`` turns the cache off), else ``$XDG_CACHE_HOME/vbt_jax/xla`` or
+``~/.cache/vbt_jax/xla``. ``vbt info`` prints it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ._errors import ConfigError, ConnectomeError, DivergenceError, SimulationError
 
 _ERRORS = (ConfigError, ConnectomeError, SimulationError, DivergenceError)
+
+_CACHE_OFF = ("", "0", "off", "false", "no", "none")
+
+
+def _cache_dir(env: Mapping[str, str]) -> Path | None:
+    """The folder for JAX's persistent compilation cache under ``env``; ``None``: no cache."""
+    if env.get("JAX_COMPILATION_CACHE_DIR"):  # JAX's own setting wins
+        return Path(env["JAX_COMPILATION_CACHE_DIR"]).expanduser()
+    own = env.get("VBT_CACHE_DIR")
+    if own is not None:
+        return None if own.strip().lower() in _CACHE_OFF else Path(own).expanduser()
+    return Path(env.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "vbt_jax" / "xla"
+
+
+def _use_compilation_cache(env: Mapping[str, str] = os.environ) -> Path | None:
+    """Point JAX's persistent compilation cache at :func:`_cache_dir` (before compiling).
+
+    Every program is cached, however quick to compile (unless
+    ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` says otherwise): most of a fit's few hundred
+    programs compile in ~0.1 s each, and caching only those above JAX's default of 1 s saved 13
+    s of a quick fit's 52 instead of 21. A folder that cannot be written costs a warning from
+    JAX, never the run.
+    """
+    import jax
+
+    path = _cache_dir(env)
+    if path is None:
+        return None
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", str(path))
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in env:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return Path(jax.config.jax_compilation_cache_dir)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -197,6 +238,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     have = available_models()
     models = [f"{n}{'' if n in have else ' (missing)'}" for n in MODEL_REGISTRY]
     print(f"{'models':10s}  {', '.join(models)}")
+    cache = _cache_dir(os.environ)
+    print(f"{'jax cache':10s}  {cache if cache is not None else 'off (VBT_CACHE_DIR)'}")
     try:
         import tvb_data
 
@@ -232,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "predict": _cmd_predict,
     }
     try:
+        if args.command in ("simulate", "fit", "predict"):
+            _use_compilation_cache()
         return command[args.command](args)
     except _ERRORS as e:
         print(f"vbt {args.command}: error: {e}", file=sys.stderr)
