@@ -521,3 +521,58 @@ def test_cli_keeps_compilation_cache_where_told(tmp_path):
     simulate("c", "off")
     assert not (tmp_path / "xdg" / "vbt_jax").exists()
     assert "off (VBT_CACHE_DIR)" in vbt_run("info", cache="off")
+
+
+# ------------------------------------------------------------------------ EEG summary
+
+
+def test_eeg_summary_against_scipy(tmp_path, capsys):
+    """The ``eeg`` entry of summary.json (and the line printed) against a SciPy float64
+    recomputation from the run folder's own eeg.npz: Welch PSD, parabolic alpha peak on the
+    log channel-mean PSD, trapezoid band powers."""
+    import scipy.integrate
+    import scipy.signal
+
+    pytest.importorskip("tvb_data")
+    cfg = Path(__file__).parent.parent / "configs" / "jr_eeg_tvb76.toml"
+    out = tmp_path / "jr"
+    argv = ["simulate", str(cfg), "--duration", "6000", "--out", str(out), "--no-figures"]
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())["eeg"]
+    with np.load(out / "eeg.npz") as z:
+        t, x = z["times_ms"], z["data"].astype(np.float64)
+    x = x[t > 2000.0]  # the config's transient
+    fs = 1000.0 / (t[1] - t[0])
+    assert fs == summary["fs_hz"] == 500.0 and summary["seconds"] == x.shape[0] / fs == 4.0
+
+    f, p = scipy.signal.welch(x, fs=fs, window="hann", nperseg=1000, noverlap=500, axis=0)
+    mean = p.mean(axis=1)
+    sel = np.flatnonzero((f >= 7.0) & (f <= 14.0))
+    k = sel[np.argmax(mean[sel])]
+    a, b, c = np.log(mean[k - 1 : k + 2])
+    peak = f[k] + 0.5 * (a - c) / (a - 2 * b + c) * (f[1] - f[0])
+    assert 9.0 < peak < 11.5, "Jansen-Rit at mu 0.26 is an alpha oscillator"
+    np.testing.assert_allclose(summary["alpha_peak_hz"], peak, rtol=0, atol=1e-4)
+
+    def power(lo, hi):
+        m = (f >= lo) & (f <= hi)  # the band edges fall on the 0.5 Hz bins
+        return scipy.integrate.trapezoid(mean[m], f[m])
+
+    total = power(1.0, 60.0)
+    for name, (lo, hi) in summary["bands_hz"].items():
+        np.testing.assert_allclose(
+            summary["relative_band_power"][name], power(lo, hi) / total, rtol=1e-4, err_msg=name
+        )
+    assert abs(sum(summary["relative_band_power"].values()) - 1.0) < 1e-5
+    ch = summary["alpha_peak_hz_channels"]
+    assert ch["min"] <= ch["median"] <= ch["max"]
+    assert f"EEG: alpha peak {summary['alpha_peak_hz']:.2f} Hz" in capsys.readouterr().err
+
+
+def test_eeg_summary_skips_short_signals():
+    from vbt_jax._runfolder import eeg_spectrum
+
+    t = 2.0 * np.arange(1, 401)  # 0.8 s at 500 Hz
+    got = eeg_spectrum(t, np.random.default_rng(0).normal(size=(400, 3)), transient_ms=0.0)
+    assert "needs >= 1 s" in got["skipped"]
+    assert "fewer than 2" in eeg_spectrum(t, np.zeros((400, 3)), transient_ms=1e6)["skipped"]

@@ -154,6 +154,26 @@ def _default_out(config: Path) -> Path:
     return Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _result_lines(summary: dict) -> list[str]:
+    """One line per headline result of a run's summary (for the terminal)."""
+    lines = []
+    if summary.get("fc_empirical_r") is not None:
+        lines.append(
+            f"FC ({summary['fc_source']}) vs empirical: r = {summary['fc_empirical_r']:.3f}"
+        )
+    eeg = summary.get("eeg")
+    if eeg and "alpha_peak_hz" in eeg:
+        alpha = eeg["relative_band_power"].get("alpha")
+        edges = [e for band in eeg["bands_hz"].values() for e in band]
+        share = (
+            ""
+            if alpha is None
+            else f", alpha band {100 * alpha:.0f}% of the {min(edges):g}-{max(edges):g} Hz power"
+        )
+        lines.append(f"EEG: alpha peak {eeg['alpha_peak_hz']:.2f} Hz{share}")
+    return lines
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from ._config import build_experiment
     from ._runfolder import atomic_folder, run_experiment, write_run_folder
@@ -173,7 +193,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         overrides = {
             k: v for k, v in (("seed", args.seed), ("duration", args.duration)) if v is not None
         }
-        write_run_folder(
+        summary = write_run_folder(
             partial,
             exp,
             result,
@@ -182,6 +202,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             extra={"cli_overrides": overrides, "quick": bool(args.quick)},
         )
     if not args.quiet:
+        for line in _result_lines(summary):
+            print(line, file=sys.stderr)
         print(f"wrote {out}", file=sys.stderr)
     print(out)
     return 0

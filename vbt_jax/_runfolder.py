@@ -13,7 +13,9 @@ A run folder holds:
   model's BOLD-drive variable in the ``tavg`` (else ``raw``) output; samples up to
   ``[simulation] transient`` are left out;
 - ``summary.json``: durations, wall/compile/run times, output shapes, the FC source and, for the
-  ``dk84`` connectome, the correlation of the simulated with the empirical FC;
+  ``dk84`` connectome, the correlation of the simulated with the empirical FC; with an EEG
+  monitor, ``eeg``: the alpha peak frequency and the relative band powers of the channel-mean
+  Welch PSD after the transient (see :func:`eeg_spectrum`);
 - PNG figures: ``timeseries_<raw|tavg>.png``, ``bold.png``, ``eeg.png``, ``fc.png``.
 """
 
@@ -305,6 +307,55 @@ def functional_connectivity(exp: Experiment, res: RunResult) -> tuple[np.ndarray
     return _fc(x), source
 
 
+def eeg_spectrum(times_ms: np.ndarray, eeg: np.ndarray, transient_ms: float) -> dict[str, Any]:
+    """Spectral summary of the EEG after the transient, as the run folder's ``summary.json`` has it.
+
+    Welch PSD of every channel (Hann windows of 2 s, half overlap: 0.5 Hz bins; the whole
+    signal when it is shorter), averaged over channels; on that mean, the alpha peak frequency
+    (:func:`~vbt_jax.features.alpha_peak_frequency`, 7-14 Hz) and the power of each of
+    :data:`~vbt_jax.features.DEFAULT_BANDS` below the Nyquist frequency relative to their sum
+    (:func:`~vbt_jax.features.relative_band_powers`); the alpha peak of each channel, as median
+    and range.
+
+    Returns:
+        The ``eeg`` entry of ``summary.json``; ``{"skipped": reason}`` when under 1 s of signal
+        remains after the transient (e.g. ``--quick`` runs) or the sampling rate is below 40 Hz.
+    """
+    from .features import DEFAULT_BANDS, alpha_peak_frequency, relative_band_powers, welch_psd
+
+    times_ms = np.asarray(times_ms, dtype=np.float64)
+    x = np.asarray(eeg, dtype=np.float64)[times_ms > transient_ms]
+    if times_ms.size < 2 or x.shape[0] < 2:
+        return {"skipped": "fewer than 2 EEG samples after the transient"}
+    period_ms = float(times_ms[1] - times_ms[0])
+    fs = 1000.0 / period_ms
+    seconds = x.shape[0] * period_ms / 1000.0
+    if seconds < 1.0 or fs < 40.0:
+        return {
+            "skipped": f"{seconds:.3g} s of EEG at {fs:.4g} Hz after the transient "
+            "(a spectrum needs >= 1 s at >= 40 Hz)"
+        }
+    nperseg = min(x.shape[0], round(2.0 * fs))
+    freqs, psd = welch_psd(x, fs, nperseg)  # (F,), (F, M)
+    bands = {k: b for k, b in DEFAULT_BANDS.items() if b[1] <= fs / 2}
+    mean_psd = psd.mean(axis=1)
+    rel = relative_band_powers(freqs, mean_psd, bands)
+    per_channel = np.asarray(alpha_peak_frequency(freqs, psd))
+    return {
+        "fs_hz": fs,
+        "seconds": seconds,
+        "welch_window_s": nperseg / fs,
+        "alpha_peak_hz": float(alpha_peak_frequency(freqs, mean_psd)),
+        "alpha_peak_hz_channels": {
+            "median": float(np.median(per_channel)),
+            "min": float(per_channel.min()),
+            "max": float(per_channel.max()),
+        },
+        "relative_band_power": {k: float(v) for k, v in rel.items()},
+        "bands_hz": {k: list(b) for k, b in bands.items()},
+    }
+
+
 def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
@@ -389,6 +440,8 @@ def write_run_folder(
         "fc_nan_regions": None if fc is None else int(np.isnan(np.diag(fc)).sum()),
         "fc_empirical_r": r,
     }
+    if "eeg" in res.ys:
+        summary["eeg"] = eeg_spectrum(res.ts["eeg"], res.ys["eeg"], sim.transient)
     summary.update(extra or {})
 
     if figures:
@@ -437,6 +490,7 @@ def _figures(folder, exp, res, fc, fc_emp, fc_source, r) -> None:
 
 __all__ = [
     "RunResult",
+    "eeg_spectrum",
     "functional_connectivity",
     "auto_segments",
     "run_experiment",
