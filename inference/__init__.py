@@ -6,6 +6,7 @@ likelihoods for FC, FCD, amplitude and band powers, NUTS and SVI engines with re
 checkpoints, ArviZ output (NetCDF), summaries and figures, and simulation-based calibration.
 """
 
+from ._arviz import group_names as group_names
 from ._engines import FitResult as FitResult
 from ._engines import make_guide as make_guide
 from ._engines import model_sites as model_sites

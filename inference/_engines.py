@@ -34,6 +34,7 @@ from numpyro.infer.util import log_density
 
 from vbt_jax import ConfigError
 
+from . import _arviz
 from ._guides import AutoHierarchicalFlow
 
 _EXTRA = ("diverging", "accept_prob", "num_steps", "potential_energy", "energy")
@@ -463,8 +464,6 @@ def _importance_resample(
     """
     import warnings
 
-    import arviz as az
-
     @jax.jit
     def evaluate(keys, params):
         def one(k):
@@ -493,10 +492,9 @@ def _importance_resample(
         )
         log_w = log_w[finite]
         values = {s: v[finite] for s, v in values.items()}
-    smoothed, khat = az.psislw(log_w)
+    smoothed, khat = _arviz.psislw(log_w)
     w = np.exp(smoothed - smoothed.max())
     w /= w.sum()
-    khat = float(khat)
     if khat > 0.7:
         warnings.warn(
             f"SVI importance resampling: Pareto k = {khat:.2f} > 0.7, the weights are "

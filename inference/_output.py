@@ -18,6 +18,7 @@ import jax
 import numpy as np
 from numpyro.infer import Predictive
 
+from . import _arviz
 from ._engines import FitResult, model_sites
 from ._priors import Regional
 
@@ -120,7 +121,7 @@ def to_inference_data(
     coords: Mapping[str, Sequence[Any]] | None = None,
     attrs: Mapping[str, Any] | None = None,
 ):
-    """Assemble an ``arviz.InferenceData``.
+    """Assemble an ``arviz.InferenceData`` (arviz 0.x) or DataTree (arviz 1.x).
 
     Args:
         twin: the fitted twin (names dims and coordinates).
@@ -134,8 +135,6 @@ def to_inference_data(
         coords: extra coordinates.
         attrs: attributes stored on every group (engine, settings, versions).
     """
-    import arviz as az
-
     chains, draws = result.num_chains, result.num_draws
     obs_sites = set(twin.sites)
 
@@ -160,20 +159,18 @@ def to_inference_data(
     if constant_data:
         dims.update(_dims(twin, [dict(constant_data)], 0))
     all_coords = _coords(twin, coords)
+    groups = {
+        "posterior": result.posterior,
+        "sample_stats": result.sample_stats or None,
+        "prior": prior_g,
+        "prior_predictive": prior_pred,
+        "posterior_predictive": pp,
+        "observed_data": dict(data),
+        "constant_data": dict(constant_data) if constant_data else None,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        idata = az.from_dict(
-            posterior=result.posterior,
-            sample_stats=result.sample_stats or None,
-            prior=prior_g,
-            prior_predictive=prior_pred,
-            posterior_predictive=pp,
-            observed_data=dict(data),
-            constant_data=dict(constant_data) if constant_data else None,
-            coords=all_coords,
-            dims=dims,
-            attrs=dict(attrs or {}),
-        )
+        idata = _arviz.from_dict(groups, coords=all_coords, dims=dims, attrs=attrs)
     return idata
 
 
@@ -192,9 +189,7 @@ def save_netcdf(idata, path: str | Path) -> Path:
 def load_netcdf(path: str | Path):
     """Read a posterior file written by :func:`save_netcdf` (arviz 0.x InferenceData, or the
     DataTree that arviz 1.x returns)."""
-    import arviz as az
-
-    return az.from_netcdf(str(path))
+    return _arviz.from_netcdf(path)
 
 
 def _flat(ds, name: str) -> np.ndarray:
@@ -222,16 +217,15 @@ def summarize(
         regional entries) and a list of messages about weakly identified parameters and
         divergences.
     """
-    import arviz as az
     import pandas as pd
 
     post = idata.posterior
     names = [n for n in post.data_vars if not n.startswith("pred_")]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # round_to="none": arviz rounds to 2 decimals by default, which turns G ~ 8e-4 (1/ms)
+        # unrounded: arviz rounds to 2 decimals by default, which turns G ~ 8e-4 (1/ms)
         # into mean 0.0, sd 0.0 and a spurious shrinkage of 1
-        table = az.summary(idata, var_names=names, hdi_prob=hdi_prob, kind="all", round_to="none")
+        table = _arviz.summary(idata, names, hdi_prob)
     lo_col, hi_col = table.columns[2], table.columns[3]
     prior_sd, post_sd = {}, {}
     rows = list(table.index)

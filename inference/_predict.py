@@ -26,6 +26,8 @@ import numpy as np
 import vbt_jax as vbt
 from vbt_jax import ConfigError
 
+from . import _arviz
+
 _DISTANCES = ("corr", "fisher_z")
 
 
@@ -503,7 +505,6 @@ def to_inference_data(pred: Predictions, attrs: Mapping[str, Any] | None = None)
     ``band_power_base`` (draw, band, region). Coordinates: intervention names (and their
     ``kind``), doses, region labels, band names.
     """
-    import arviz as az
     import xarray as xr
 
     d4 = ("draw", "intervention", "dose", "region")
@@ -544,7 +545,7 @@ def to_inference_data(pred: Predictions, attrs: Mapping[str, Any] | None = None)
         coords["band"] = list(pred.band_names)
     at = {"distance_kind": pred.distance_kind, **dict(attrs or {})}
     ds = xr.Dataset(data, coords=coords, attrs=at)
-    return az.InferenceData(predictions=ds)
+    return _arviz.predictions_data(ds)
 
 
 predictions_to_inference_data = to_inference_data

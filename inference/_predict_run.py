@@ -812,12 +812,16 @@ def _check_observed(cfg: PredictConfig, twin: FittedTwin, interventions, progres
 
 
 def _add_simulated(idata, sim) -> None:
+    import xarray as xr
+
+    # DataArrays, not (dims, values) tuples: an arviz 1.x DataTree node stores a tuple as an
+    # object scalar, which NetCDF cannot hold
     ds = idata.predictions
-    ds["sim_fcd"] = (("sim_draw", "variant", "fcd_value"), sim.fcd.astype(np.float32))
-    ds["sim_mean_fc"] = (("sim_draw", "variant"), sim.mean_fc)
-    ds["sim_fcd_ks"] = (("sim_draw", "variant"), sim.fcd_ks)
-    ds.coords["sim_draw"] = sim.draws
-    ds.coords["variant"] = list(sim.names)
+    coords = {"sim_draw": np.asarray(sim.draws), "variant": list(sim.names)}
+    d2 = ("sim_draw", "variant")
+    ds["sim_fcd"] = xr.DataArray(sim.fcd.astype(np.float32), dims=(*d2, "fcd_value"), coords=coords)
+    ds["sim_mean_fc"] = xr.DataArray(np.asarray(sim.mean_fc), dims=d2, coords=coords)
+    ds["sim_fcd_ks"] = xr.DataArray(np.asarray(sim.fcd_ks), dims=d2, coords=coords)
     ds.attrs["sim_dose"] = sim.dose
     ds.attrs["sim_duration_s"] = sim.duration_s
     ds.attrs["fcd_window"] = sim.window

@@ -303,7 +303,7 @@ same = all(
     np.array_equal(np.asarray(back.posterior[v].values), np.asarray(idata.posterior[v].values))
     for v in idata.posterior.data_vars
 )
-print(f"{path.name}: {path.stat().st_size / 1e6:.2f} MB; groups {list(back.groups())}")
+print(f"{path.name}: {path.stat().st_size / 1e6:.2f} MB; groups {inf.group_names(back)}")
 print(f"reloaded posterior identical: {same}")
 
 # %% [markdown]

@@ -11,6 +11,7 @@ import pytest
 import scipy.stats
 
 from inference import _plots
+from inference._arviz import from_dict
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -28,8 +29,6 @@ def _check_png(path, min_px: int = 300) -> None:
 
 
 def _idata(n_chains: int = 2, n_draws: int = 400, seed: int = 0):
-    import arviz as az
-
     rng = np.random.default_rng(seed)
     c, d = n_chains, n_draws
     posterior = {
@@ -45,9 +44,8 @@ def _idata(n_chains: int = 2, n_draws: int = 400, seed: int = 0):
         "a": rng.normal(0.0, 1.5, (1, 800, 12)),
     }
     labels = [f"R{k}" for k in range(12)]
-    return az.from_dict(
-        posterior=posterior,
-        prior=prior,
+    return from_dict(
+        {"posterior": posterior, "prior": prior},
         coords={"region": labels, "a_map": ["myelin", "pc1", "receptor"], "q": list(range(8))},
         dims={"a": ["region"], "a_beta": ["a_map"], "pred_fcd_quantiles": ["q"]},
     )

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import vbt_jax as vbt
+from inference._arviz import from_dict
 from inference._output import save_netcdf
 from inference._predict_run import load_predict_config, load_twin, predict_run_folder
 from vbt_jax import ConfigError
@@ -20,16 +21,14 @@ G0 = 8e-4
 
 def _fake_twin(folder: Path, draws: int = 6, seed: int = 0) -> Path:
     """A run folder in the format `vbt fit` writes: posterior.nc (a, G) + config.toml."""
-    import arviz as az
-
     conn = vbt.dk84()
     n = conn.n_regions
     rng = np.random.default_rng(seed)
     eta = -3.7 + 0.4 * rng.normal(size=(1, draws, n))
     G = G0 * np.exp(0.1 * rng.normal(size=(1, draws)))
     a = -G[..., None] * np.exp(eta)
-    idata = az.from_dict(
-        posterior={"a": a.astype(np.float32), "G": G.astype(np.float32)},
+    idata = from_dict(
+        {"posterior": {"a": a.astype(np.float32), "G": G.astype(np.float32)}},
         coords={"region": list(conn.labels)},
         dims={"a": ["region"]},
     )
