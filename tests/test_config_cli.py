@@ -576,3 +576,14 @@ def test_eeg_summary_skips_short_signals():
     got = eeg_spectrum(t, np.random.default_rng(0).normal(size=(400, 3)), transient_ms=0.0)
     assert "needs >= 1 s" in got["skipped"]
     assert "fewer than 2" in eeg_spectrum(t, np.zeros((400, 3)), transient_ms=1e6)["skipped"]
+
+
+def test_unusable_cache_folder_is_reported_once_and_skipped(tmp_path, capsys):
+    from vbt_jax._cli import _use_compilation_cache
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert _use_compilation_cache({"VBT_CACHE_DIR": str(blocker / "cache")}) is None
+    err = capsys.readouterr().err
+    assert f"compilation cache {blocker / 'cache'} is not usable" in err
+    assert err.count("\n") == 1

@@ -59,13 +59,24 @@ def _use_compilation_cache(env: Mapping[str, str] = os.environ) -> Path | None:
     Every program is cached, however quick to compile (unless
     ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` says otherwise): most of a fit's few hundred
     programs compile in ~0.1 s each, and caching only those above JAX's default of 1 s saved 13
-    s of a quick fit's 52 instead of 21. A folder that cannot be written costs a warning from
-    JAX, never the run.
+    s of a quick fit's 52 instead of 21. A folder that cannot be made or written is reported
+    in one line on stderr, and the run goes on without a cache.
     """
     import jax
 
     path = _cache_dir(env)
     if path is None:
+        return None
+    try:  # one clear message instead of a JAX warning for every program
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK):
+            raise PermissionError(f"no write permission for {path}")
+    except OSError as e:
+        print(
+            f"vbt: compilation cache {path} is not usable ({e}); running without it "
+            "(set VBT_CACHE_DIR to a writable folder, or VBT_CACHE_DIR=off)",
+            file=sys.stderr,
+        )
         return None
     if not jax.config.jax_compilation_cache_dir:
         jax.config.update("jax_compilation_cache_dir", str(path))
