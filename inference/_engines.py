@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from numpyro import handlers
-from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO
+from numpyro.infer import MCMC, NUTS, SVI, Predictive
 from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoNormal
 from numpyro.infer.initialization import init_to_median, init_to_value
 from numpyro.infer.util import log_density
@@ -35,6 +35,7 @@ from numpyro.infer.util import log_density
 from vbt_jax import ConfigError
 
 from . import _arviz
+from ._elbo import OrderedTraceELBO
 from ._guides import AutoHierarchicalFlow
 
 _EXTRA = ("diverging", "accept_prob", "num_steps", "potential_energy", "energy")
@@ -396,7 +397,7 @@ def run_svi(
     g = make_guide(model, guide, rank)
     sched = optax.cosine_decay_schedule(learning_rate, steps, alpha=0.1)
     opt = optax.chain(optax.clip_by_global_norm(100.0), optax.adam(sched))
-    svi = SVI(model, g, opt, Trace_ELBO(num_particles=num_particles))
+    svi = SVI(model, g, opt, OrderedTraceELBO(num_particles=num_particles))
     key, draw_key = jax.random.split(jax.random.PRNGKey(seed))
     t0 = time.perf_counter()
     state, losses = None, []

@@ -15,6 +15,7 @@ import math
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -294,17 +295,38 @@ def simulate_check(setup: FitSetup, flat: dict[str, np.ndarray], draws: int, pro
 
     def one(p, key):
         model, coupling = with_parameters(model0, kw["coupling"], p)
+        # "flag", not "raise": a diverged draw is reported and left out below instead of
+        # failing the whole fit, and a program without the error callback can be loaded from
+        # the persistent compilation cache on the next fit
         sol = vbt.simulate(
-            model, exp.connectome, key=key, initial_state=init, **{**kw, "coupling": coupling}
+            model,
+            exp.connectome,
+            key=key,
+            initial_state=init,
+            **{**kw, "coupling": coupling, "on_divergence": "flag"},
         )
-        return monitor_series(sol, source, model0), sol.ts[source]
+        return monitor_series(sol, source, model0), sol.ts[source], sol.diverged
 
     keys = jax.random.split(jax.random.key(cfg.seed + 1), draws)
     t0 = time.perf_counter()
     if progress:
         print(f"simulating {draws} posterior draws for the FC/FCD check ...", file=sys.stderr)
-    xs, ts = jax.jit(jax.vmap(one))({k: jnp.asarray(v) for k, v in params.items()}, keys)
-    xs, ts = np.asarray(xs, float), np.asarray(ts[0])
+    xs, ts, diverged = jax.jit(jax.vmap(one))({k: jnp.asarray(v) for k, v in params.items()}, keys)
+    diverged = np.asarray(diverged, bool)
+    if diverged.all():
+        raise FloatingPointError(
+            f"every one of the {draws} posterior draws simulated for the FC/FCD check diverged "
+            "(NaN/inf): lower [simulation] dt or the noise in the experiment config"
+        )
+    if diverged.any():
+        warnings.warn(
+            f"{int(diverged.sum())} of {draws} posterior draws diverged (NaN/inf) in the "
+            "FC/FCD check and are left out of it",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    xs, ts = np.asarray(xs, float)[~diverged], np.asarray(ts[0])
+    draws = int((~diverged).sum())
     x = xs[:, ts > cfg.experiment.simulation.transient]
     n = setup.fc.shape[0]
     iu = np.triu_indices(n, 1)
@@ -315,6 +337,7 @@ def simulate_check(setup: FitSetup, flat: dict[str, np.ndarray], draws: int, pro
     q = {
         "sim_seconds": time.perf_counter() - t0,
         "sim_draws": int(draws),
+        "sim_diverged": int(diverged.sum()),
         "sim_fc_r_all": _r(fc_sim[iu], obs),
         "sim_fc_r_per_draw": [_r(f[iu], obs) for f in fcs],
     }

@@ -116,3 +116,27 @@ def test_fit_bold_errors(tmp_path):
     cfg = load_fit_config(_bold_config(tmp_path, f'bold = "{table.name}"\ntr = 0.72'))
     with pytest.raises(ConfigError, match="83|84"):
         setup_fit(cfg)
+
+
+def test_simulate_check_leaves_out_diverged_draws():
+    """A posterior draw whose simulation diverges is counted, warned about and left out of the
+    FC/FCD check instead of failing the fit; if every draw diverges, the error says so."""
+    import dataclasses
+
+    from inference._config import load_fit_config
+    from inference._fit import setup_fit, simulate_check
+
+    cfg = load_fit_config(Path(__file__).parent.parent / "configs" / "fit_hopf_dk84.toml")
+    cfg = dataclasses.replace(cfg, experiment=cfg.experiment.with_simulation(duration=80_000.0))
+    setup = setup_fit(cfg)
+    n = setup.fc.shape[0]
+    a_ok = np.full(n, -8e-4 * math.exp(-3.7))
+    a_bad = np.full(n, 10.0)  # growth x 11 per 1 ms step: overflows within ~40 steps
+    flat = {"G": np.full(3, 8e-4), "a": np.stack([a_ok, a_bad, a_ok])}
+    with pytest.warns(RuntimeWarning, match="1 of 3 posterior draws diverged"):
+        q, fc_sim, _ = simulate_check(setup, flat, 3, progress=False)
+    assert q["sim_diverged"] == 1 and q["sim_draws"] == 2
+    assert len(q["sim_fc_r_per_draw"]) == 2
+    assert np.isfinite(fc_sim).all() and math.isfinite(q["sim_fc_r_all"])
+    with pytest.raises(FloatingPointError, match="every one of the 2 posterior draws"):
+        simulate_check(setup, {"G": flat["G"][:2], "a": np.stack([a_bad, a_bad])}, 2, False)
