@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -99,13 +100,21 @@ class Twin:
 
     def __call__(self, data: Mapping[str, Any] | None = None) -> None:
         params = self.parameters()
-        pred = self.forward(params)
+        pred = _call(self.forward, params)
         for name in self.record:
             if name in pred:
                 numpyro.deterministic(f"pred_{name}", pred[name])
         for lk in self.likelihoods:
             obs = None if data is None else data.get(lk.site)
             lk(pred, None if obs is None else jnp.asarray(obs))
+
+
+@eqx.filter_jit
+def _call(forward, params):
+    """``forward(params)`` as one compiled program. Inside a jitted NUTS or SVI step this is
+    inlined; where NumPyro runs the model eagerly (SVI and NUTS initialisation, predictive
+    draws) it replaces hundreds of op-by-op dispatches, each its own small program."""
+    return forward(params)
 
 
 __all__ = ["Twin"]

@@ -103,7 +103,7 @@ def test_same_program_and_loss_in_every_process():
     """The compiled SVI step (what JAX's persistent cache is keyed on) and the loss are the
     same under different hash seeds of the Python process."""
     outs = set()
-    for seed in ("1", "2", "3"):
+    for seed in ("1", "2"):
         env = {**__import__("os").environ, "PYTHONHASHSEED": seed, "JAX_PLATFORMS": "cpu"}
         run = subprocess.run(
             [sys.executable, "-c", _PROGRAM], capture_output=True, text=True, env=env, check=True
