@@ -7,6 +7,8 @@ import jax
 import jax.random as jr
 import pytest
 
+from vbt_jax._cli import _use_compilation_cache
+
 # the test files with the longest tests and fixtures (each about 2-4 minutes on one core, 2026-12)
 _LONGEST_FILES = (
     "test_notebooks.py",
@@ -78,12 +80,10 @@ def pytest_configure(config):
         path = tempfile.mkdtemp(prefix="vbt-jax-test-cache-")
         os.environ[_CACHE_ENV] = path
         config._vbt_jax_cache = path
-    # every program, however quick to compile: most of a fit's are small (~0.1 s each)
+    # every program, however quick to compile (most of a fit's take ~0.1 s), also in the
+    # workers, notebook kernels and CLI subprocesses, which read it from the environment
     os.environ.setdefault(_MIN_TIME_ENV, "0")
-    jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_ENV])
-    jax.config.update(
-        "jax_persistent_cache_min_compile_time_secs", float(os.environ[_MIN_TIME_ENV])
-    )
+    _use_compilation_cache(os.environ)  # the CLI's set-up, for this process
     _pin_worker()
 
 

@@ -80,8 +80,9 @@ def _use_compilation_cache(env: Mapping[str, str] = os.environ) -> Path | None:
         return None
     if not jax.config.jax_compilation_cache_dir:
         jax.config.update("jax_compilation_cache_dir", str(path))
-    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in env:
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    # from env even when JAX was imported before env had it (the test session sets it late)
+    min_secs = float(env.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", 0.0))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", min_secs)
     return Path(jax.config.jax_compilation_cache_dir)
 
 
