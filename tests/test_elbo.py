@@ -1,5 +1,6 @@
 """inference._elbo.OrderedTraceELBO: NumPyro's ELBO, the same program in every process."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -104,7 +105,7 @@ def test_same_program_and_loss_in_every_process():
     same under different hash seeds of the Python process."""
     outs = set()
     for seed in ("1", "2"):
-        env = {**__import__("os").environ, "PYTHONHASHSEED": seed, "JAX_PLATFORMS": "cpu"}
+        env = {**os.environ, "PYTHONHASHSEED": seed, "JAX_PLATFORMS": "cpu"}
         run = subprocess.run(
             [sys.executable, "-c", _PROGRAM], capture_output=True, text=True, env=env, check=True
         )
