@@ -25,10 +25,17 @@ from ._coupling import Sigmoidal as Sigmoidal
 from ._datasets import dk84 as dk84
 from ._datasets import dk84_empirical_fc as dk84_empirical_fc
 from ._datasets import dk84_fcd_reference as dk84_fcd_reference
+from ._errors import ArgumentError as ArgumentError
+from ._errors import CheckpointError as CheckpointError
 from ._errors import ConfigError as ConfigError
 from ._errors import ConnectomeError as ConnectomeError
+from ._errors import DataError as DataError
+from ._errors import DataWarning as DataWarning
 from ._errors import DivergenceError as DivergenceError
+from ._errors import LabelError as LabelError
+from ._errors import ShapeError as ShapeError
 from ._errors import SimulationError as SimulationError
+from ._errors import VbtError as VbtError
 from ._imaging import RegionTimeSeries as RegionTimeSeries
 from ._imaging import check_against_connectome as check_against_connectome
 from ._imaging import load_nifti_regions as load_nifti_regions
