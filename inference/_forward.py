@@ -166,7 +166,7 @@ class Simulated(eqx.Module):
     under ``vmap``; FC is the tanh of the mean Fisher-z FC over seeds.
 
     Attributes:
-        experiment: a built :class:`vbt_jax._config.Experiment` (model, connectome, coupling,
+        experiment: a built :class:`vbt_jax.config.Experiment` (model, connectome, coupling,
             noise, monitors, timing).
         keys: (S,) PRNG keys (one simulation each).
         features: which features to compute.
@@ -238,7 +238,7 @@ class Simulated(eqx.Module):
         if set(self.features) & {"fc", "fcd_quantiles", "amplitude"}:
             x = monitor_series(sol, self.source, model)[self._skip(self.source, transient) :]
             if "fc" in self.features:
-                out["fc_z"] = jnp.arctanh(jnp.clip(vbt.features.fc(x), -0.999999, 0.999999))
+                out["fc_z"] = vbt.features.fisher_z(vbt.features.fc(x))
             if "amplitude" in self.features:
                 out["amplitude"] = jnp.std(x, axis=0)
             if "fcd_quantiles" in self.features:

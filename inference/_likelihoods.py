@@ -37,14 +37,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from vbt_jax import ConfigError
-
-_CLIP = 0.999999
-
-
-def fisher_z(r):
-    """``artanh`` of correlations clipped to (-1, 1) (works on NumPy and JAX arrays)."""
-    xp = jnp if not isinstance(r, np.ndarray) else np
-    return xp.arctanh(xp.clip(r, -_CLIP, _CLIP))
+from vbt_jax.features import fisher_z
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -19,8 +19,8 @@ import numpy as np
 from numpyro.infer import Predictive
 
 from . import _arviz
-from ._engines import FitResult, model_sites
 from ._priors import Regional
+from .engines import FitResult, model_sites
 
 
 def _dims_for(twin, name: str, shape: tuple[int, ...]) -> list[str] | None:

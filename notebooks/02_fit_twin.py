@@ -55,10 +55,8 @@ from IPython.display import Image, display
 
 import inference as inf
 import vbt_jax as vbt
-from inference import _plots
-from inference._config import load_fit_config
-from inference._fit import setup_fit
-from vbt_jax._config import build_experiment, find_config
+from inference.fit import load_fit_config, setup_fit
+from vbt_jax.config import build_experiment, find_config
 
 QUICK = os.environ.get("VBT_NOTEBOOK_QUICK") == "1"
 
@@ -163,10 +161,10 @@ print(
     f"range {reg['shrinkage'].min():.3f} to {reg['shrinkage'].max():.3f}"
 )
 scalars = ["G", "a_mu", "a_beta", "a_tau", "sigma_fc"]
-display(Image(_plots.plot_prior_posterior(idata, scalars, OUT / "prior_posterior.png")))
+display(Image(inf.plots.plot_prior_posterior(idata, scalars, OUT / "prior_posterior.png")))
 display(
     Image(
-        _plots.plot_regional(
+        inf.plots.plot_regional(
             idata,
             "a",
             OUT / "regional_a.png",
@@ -177,7 +175,7 @@ display(
     )
 )
 if nuts["chains"] > 1:
-    display(Image(_plots.plot_trace_rank(idata, scalars, OUT / "trace_rank.png")))
+    display(Image(inf.plots.plot_trace_rank(idata, scalars, OUT / "trace_rank.png")))
 
 # %% [markdown]
 # ## 4. Observed vs predicted FC, on training and held-out edges
@@ -191,11 +189,11 @@ fc_pred = np.tanh(inf.fisher_z(pred_fc[:, iu[0], iu[1]]).mean(axis=0))
 fc_pred_mat = np.eye(n)
 fc_pred_mat[iu] = fc_pred
 fc_pred_mat = fc_pred_mat + np.triu(fc_pred_mat, 1).T
-r_train, r_heldout = _plots._fc_r(fc_obs, fc_pred_mat, train)
+r_train, r_heldout = inf.metrics.fc_r(fc_obs, fc_pred_mat, train)
 print(f"FC r: training {r_train:.3f}, held-out {r_heldout:.3f}")
 display(
     Image(
-        _plots.plot_fc_fit(
+        inf.plots.plot_fc_fit(
             fc_obs, fc_pred_mat, train, OUT / "fc_fit.png", title="analytic FC at the posterior"
         )
     )
@@ -265,8 +263,8 @@ ts = np.asarray(sol.ts["tavg"])
 x_sim = np.asarray(sol["tavg"], np.float64)[ts > exp_cfg.simulation.transient, 0, :]
 sim_seconds = time.perf_counter() - t0
 fc_sim = np.corrcoef(x_sim, rowvar=False)
-r_sim_train, r_sim_heldout = _plots._fc_r(fc_obs, fc_sim, train)
-r_sim_analytic = _plots._pearson(fc_sim[iu], fc_pred_mat[iu])
+r_sim_train, r_sim_heldout = inf.metrics.fc_r(fc_obs, fc_sim, train)
+r_sim_analytic = inf.metrics.pearson(fc_sim[iu], fc_pred_mat[iu])
 print(f"draw {draw}: G = {G_draw:.3g} /ms, a from {a_draw.min():.3g} to {a_draw.max():.3g} /ms")
 print(f"simulated {exp_cfg.simulation.duration / 1000:.0f} s in {sim_seconds:.1f} s wall")
 print(
@@ -278,16 +276,16 @@ window, step = cfg.fcd_window, cfg.fcd_step
 m = vbt.features.fcd(jnp.asarray(x_sim), window, step)
 fcd_vals = np.asarray(vbt.features.fcd_values(m, min_separation=-(-window // step)))
 ref_edges, ref_hist = vbt.dk84_fcd_reference()
-ks = _plots._ks_to_histogram(fcd_vals, ref_edges, ref_hist)
+ks = inf.metrics.ks_to_histogram(fcd_vals, ref_edges, ref_hist)
 print(f"FCD: {fcd_vals.size} values, KS to the reference {ks:.3f}")
 display(
     Image(
-        _plots.plot_fc_fit(
+        inf.plots.plot_fc_fit(
             fc_obs, fc_sim, train, OUT / "fc_sim.png", title="simulated FC at one posterior draw"
         )
     )
 )
-display(Image(_plots.plot_fcd(fcd_vals, ref_edges, ref_hist, OUT / "fcd.png", ks=ks)))
+display(Image(inf.plots.plot_fcd(fcd_vals, ref_edges, ref_hist, OUT / "fcd.png", ks=ks)))
 
 # %% [markdown]
 # ## 7. Saving and reloading the posterior

@@ -55,12 +55,13 @@ import numpy as np
 from IPython.display import Image, display
 
 import inference as inf
+from inference import validation
 import vbt_jax as vbt
-from inference._config import load_fit_config
-from inference._fit import fit_run_folder
-from inference._predict_check import plot_observed_check
-from inference._predict_plots import plot_dose_response, plot_fc_change, plot_ranking
-from vbt_jax._config import build_experiment, find_config, load_config
+from inference.fit import load_fit_config
+from inference.fit import fit_run_folder
+from inference.treatment import plot_observed_check
+from inference.treatment import plot_dose_response, plot_fc_change, plot_ranking
+from vbt_jax.config import build_experiment, find_config, load_config
 from vbt_jax.interventions import (
     antipsychotic_d2,
     benzodiazepine_gabaa,
@@ -92,7 +93,7 @@ print(
     f"fit in {fit_seconds:.0f} s: FC r training {quality['fc_r_train']:.3f}, "
     f"held-out {quality['fc_r_heldout']:.3f}"
 )
-twin = inf.load_twin(fit_dir, draws=None if QUICK else 500)
+twin = inf.treatment.load_twin(fit_dir, draws=None if QUICK else 500)
 print(f"{twin.a.shape[0]} of {twin.n_posterior} posterior draws, {len(twin.labels)} regions")
 
 # %% [markdown]
@@ -116,7 +117,7 @@ doses = np.array([0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
 target = np.asarray(vbt.dk84_empirical_fc())
 
 t0 = time.perf_counter()
-pred = inf.predict_interventions(
+pred = inf.treatment.predict_interventions(
     twin.a,
     twin.G,
     twin.weights,
@@ -140,10 +141,10 @@ print(
 # disturbing it least), the ranking at twice the EC50, and the predicted FC-change maps.
 
 # %%
-summ = inf.change_summary(pred, 0.9)
-p_imp = inf.prob_improves(pred)
-k2 = inf.dose_index(pred, 2.0)
-rank = inf.ranking(pred, k2)
+summ = inf.treatment.change_summary(pred, 0.9)
+p_imp = inf.treatment.prob_improves(pred)
+k2 = inf.treatment.dose_index(pred, 2.0)
+rank = inf.treatment.ranking(pred, k2)
 print("mean FC change (90% interval) at dose 2 x EC50:")
 for i, name in enumerate(pred.names):
     print(
@@ -173,7 +174,7 @@ g = summ["gbc_change_mean"]
 for i, name in enumerate(pred.names):
     top = np.argsort(-np.abs(g[i, k2]))[:4]
     print(f"  {name:15s} " + ", ".join(f"{pred.labels[r]} {g[i, k2, r]:+.4f}" for r in top))
-path = inf.save_netcdf(inf.predictions_to_inference_data(pred), OUT / "predictions.nc")
+path = inf.save_netcdf(inf.treatment.predictions_to_inference_data(pred), OUT / "predictions.nc")
 back = inf.load_netcdf(path).predictions
 nc_same = bool(np.array_equal(back["gbc_change"].values, pred.gbc_change, equal_nan=True))
 print(f"{path.name}: reloaded identical: {nc_same}")
@@ -196,7 +197,7 @@ if QUICK:
 exp = build_experiment(exp_cfg)
 a_med, G_med = np.median(twin.a, 0), float(np.median(twin.G))
 drug, dose = drugs["ketamine"], 4.0
-one = inf.predict_interventions(
+one = inf.treatment.predict_interventions(
     a_med[None], np.array([G_med]), twin.weights, twin.labels, {"ketamine": drug}, [dose]
 )
 model0 = eqx.tree_at(lambda m: m.a, exp.model, jnp.asarray(a_med))
@@ -269,7 +270,7 @@ fc_post = scan(
     )
 )
 t0 = time.perf_counter()
-chk = inf.check_observed(
+chk = inf.treatment.check_observed(
     twin.a,
     twin.G,
     twin.weights,
@@ -304,7 +305,7 @@ display(Image(plot_observed_check(chk, "psychedelic", OUT / "observed.png")))
 
 # %%
 t0 = time.perf_counter()
-trial = inf.run_virtual_trial(
+trial = validation.run_virtual_trial(
     0,
     n_train=10 if QUICK else 16,
     n_test=16 if QUICK else 40,
@@ -316,7 +317,7 @@ t, s = trial["true"], trial["shuffled"]
 post = t["posterior"]
 lo, hi = np.quantile(post["e_pop"], [0.05, 0.95])
 print(f"trial in {trial_seconds:.0f} s")
-print(f"population efficacy: true {inf.TrialDesign().e_pop}, 90% interval ({lo:.3f}, {hi:.3f})")
+print(f"population efficacy: true {validation.TrialDesign().e_pop}, 90% interval ({lo:.3f}, {hi:.3f})")
 print(f"90% predictive coverage of held-out regional changes: {t['coverage']:.3f}")
 print(f"responder AUC: {t['auc']:.3f}")
 print(
@@ -345,7 +346,7 @@ results = {
     "observed_p": round(float(chk.p_mean_fc), 4),
     "observed_efficacy_covered": bool(lo_e <= e_true <= hi_e),
     "observed_efficacy_prior_excluded": bool(not lo_e <= chk.efficacy_prior[0] <= hi_e),
-    "trial_e_pop_covered": bool(lo <= inf.TrialDesign().e_pop <= hi),
+    "trial_e_pop_covered": bool(lo <= validation.TrialDesign().e_pop <= hi),
     "trial_coverage": round(float(t["coverage"]), 4),
     "trial_auc": round(float(t["auc"]), 4),
     "trial_lpd_gain": round(float(t["lpd"].mean() - s["lpd"].mean()), 3),

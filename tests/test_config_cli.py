@@ -23,9 +23,9 @@ import scipy.stats
 
 import vbt_jax as vbt
 from vbt_jax._cli import main
-from vbt_jax._config import build_experiment, load_config, model_class
 from vbt_jax._errors import ConfigError
 from vbt_jax._runfolder import run_experiment
+from vbt_jax.config import build_experiment, load_config, model_class
 from vbt_jax.models import MontbrioPazoRoxin
 from vbt_jax.monitors import Bold, Raw, TemporalAverage
 
@@ -325,7 +325,7 @@ def _summary(folder: Path) -> dict:
 
 
 def _check_folder(out: Path, cfg_path: Path, figures: bool = True) -> None:
-    cfg = load_config(cfg_path).quick()
+    cfg = load_config(cfg_path, extra_sections=("fit",)).quick()
     mons = cfg.monitors.periods()
     assert (out / "config.toml").read_text() == cfg_path.read_text()
     versions = json.loads((out / "versions.json").read_text())
@@ -379,7 +379,7 @@ def _config_param(path: Path):
 
 @pytest.mark.parametrize("cfg_path", [_config_param(p) for p in CONFIGS])
 def test_shipped_config_runs_quick(tmp_path, cfg_path):
-    cfg = load_config(cfg_path)
+    cfg = load_config(cfg_path, extra_sections=("fit",))
     if cfg.connectome.source.startswith("tvb:") or cfg.monitors.eeg is not None:
         pytest.importorskip("tvb_data")
     out = tmp_path / "run"
@@ -396,6 +396,7 @@ def test_failure_mid_write_leaves_no_folder(tmp_path, monkeypatch):
     from vbt_jax import _plot
 
     path = _write(tmp_path, FAST)
+    (tmp_path / "runs").mkdir()
     out = tmp_path / "runs" / "a"
 
     def boom(*args, **kwargs):

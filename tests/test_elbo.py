@@ -1,4 +1,4 @@
-"""inference._elbo.OrderedTraceELBO: NumPyro's ELBO, the same program in every process."""
+"""inference.engines.OrderedTraceELBO: NumPyro's ELBO, the same program in every process."""
 
 import os
 import subprocess
@@ -15,7 +15,7 @@ import pytest
 from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoNormal
 
-from inference._elbo import OrderedTraceELBO
+from inference.engines import OrderedTraceELBO
 
 MODEL = textwrap.dedent(
     """
@@ -88,7 +88,7 @@ _PROGRAM = MODEL + textwrap.dedent(
     import jax, optax
     from numpyro.infer import SVI
     from numpyro.infer.autoguide import AutoNormal
-    from inference._elbo import OrderedTraceELBO
+    from inference.engines import OrderedTraceELBO
 
     y = jnp.asarray([0.3, -0.2, 1.1, 0.8, 0.1])
     svi = SVI(model, AutoNormal(model), optax.adam(0.01), OrderedTraceELBO())

@@ -80,8 +80,7 @@ def _subject_series(n_vol: int, n_regions: int = 84, seed: int = 0) -> np.ndarra
 def test_fit_from_region_timeseries(tmp_path):
     """[fit.data] bold = a time x region table: FC and the number of volumes come from it."""
     import vbt_jax as vbt
-    from inference._config import load_fit_config
-    from inference._fit import setup_fit
+    from inference.fit import load_fit_config, setup_fit
 
     x = _subject_series(300)
     labels = vbt.dk84().labels
@@ -101,8 +100,7 @@ def test_fit_from_region_timeseries(tmp_path):
 
 
 def test_fit_bold_errors(tmp_path):
-    from inference._config import load_fit_config
-    from inference._fit import setup_fit
+    from inference.fit import load_fit_config, setup_fit
     from vbt_jax import ConfigError
 
     x = _subject_series(200)[:, :83]
@@ -123,8 +121,7 @@ def test_simulate_check_leaves_out_diverged_draws():
     FC/FCD check instead of failing the fit; if every draw diverges, the error says so."""
     import dataclasses
 
-    from inference._config import load_fit_config
-    from inference._fit import setup_fit, simulate_check
+    from inference.fit import load_fit_config, setup_fit, simulate_check
 
     cfg = load_fit_config(Path(__file__).parent.parent / "configs" / "fit_hopf_dk84.toml")
     cfg = dataclasses.replace(cfg, experiment=cfg.experiment.with_simulation(duration=80_000.0))

@@ -10,7 +10,7 @@ import pytest
 import inference as inf
 import vbt_jax as vbt
 from vbt_jax import ConfigError
-from vbt_jax._config import build_experiment, load_config
+from vbt_jax.config import build_experiment, load_config
 
 # 4-region MPR ring with delays, noise, a tavg monitor of r every 10 ms (300 ms, 30 samples)
 W4 = np.array([[0, 1.0, 0, 0.5], [1.0, 0, 0.8, 0], [0, 0.8, 0, 1.0], [0.5, 0, 1.0, 0]])

@@ -19,7 +19,7 @@ import pytest
 
 import inference as inf
 import vbt_jax as vbt
-from inference._sbc import coverage, run_sbc, sbc_ranks, uniformity_pvalue
+from inference._calibration import coverage, run_sbc, sbc_ranks, uniformity_pvalue
 
 pytestmark = pytest.mark.slow
 
@@ -379,8 +379,7 @@ def test_demo_config_nuts_converges():
     """
     import arviz as az
 
-    from inference._config import load_fit_config
-    from inference._fit import run_engine, setup_fit
+    from inference.fit import load_fit_config, run_engine, setup_fit
 
     setup = setup_fit(load_fit_config(ROOT / "configs" / "fit_hopf_dk84.toml"))
     assert setup.twin.forward.n_regions == 84

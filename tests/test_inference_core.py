@@ -22,10 +22,10 @@ from numpyro.infer.util import log_density
 
 import inference as inf
 import vbt_jax as vbt
-from inference import _engines
 from inference._arviz import group_names
-from inference._config import load_fit_config
 from inference._priors import sample_priors
+from inference.engines import _engines
+from inference.fit import load_fit_config
 from vbt_jax import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

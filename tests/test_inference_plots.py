@@ -1,4 +1,4 @@
-"""Figures of inference/_plots.py: every function writes a valid PNG, and the numbers the
+"""Figures of inference/plots.py: every function writes a valid PNG, and the numbers the
 figures show (shrinkage, FC r, KS distance, SBC binomial band) match independent references."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from inference import _plots
+from inference import metrics as _metrics
+from inference import plots as _plots
 from inference._arviz import from_dict
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -66,10 +67,10 @@ def test_shrinkage_of_halved_sd_is_three_quarters():
     post = rng.normal(0.0, 0.5, n)
     # Expected 1 - 0.25 = 0.75. The ratio of two sample variances (n = 4000 each) has a relative
     # sd of sqrt(2/n + 2/n) ~ 0.032, so the shrinkage has sd 0.25 * 0.032 ~ 0.008: 0.03 is ~4 sd.
-    assert _plots._shrinkage(prior, post) == pytest.approx(0.75, abs=0.03)
-    assert _plots._shrinkage(prior, post) == pytest.approx(1 - np.var(post) / np.var(prior))
-    assert math.isnan(_plots._shrinkage(None, post))
-    assert math.isnan(_plots._shrinkage(np.ones(10), post))  # no prior spread: undefined
+    assert _metrics.shrinkage(prior, post) == pytest.approx(0.75, abs=0.03)
+    assert _metrics.shrinkage(prior, post) == pytest.approx(1 - np.var(post) / np.var(prior))
+    assert math.isnan(_metrics.shrinkage(None, post))
+    assert math.isnan(_metrics.shrinkage(np.ones(10), post))  # no prior spread: undefined
 
 
 def test_panels_expand_small_vectors_and_skip_large(idata):
@@ -95,10 +96,10 @@ def test_fc_r_matches_scipy_on_each_edge_set():
     train = rng.uniform(size=len(pairs)) < 0.7
     o = np.array([obs[i, j] for i, j in pairs])
     p = np.array([pred[i, j] for i, j in pairs])
-    r_train, r_test = _plots._fc_r(obs, pred, train)
+    r_train, r_test = _metrics.fc_r(obs, pred, train)
     assert r_train == pytest.approx(scipy.stats.pearsonr(p[train], o[train])[0], abs=1e-12)
     assert r_test == pytest.approx(scipy.stats.pearsonr(p[~train], o[~train])[0], abs=1e-12)
-    r_all, r_none = _plots._fc_r(obs, pred, None)
+    r_all, r_none = _metrics.fc_r(obs, pred, None)
     assert r_all == pytest.approx(scipy.stats.pearsonr(p, o)[0], abs=1e-12)
     assert math.isnan(r_none)
 
@@ -107,7 +108,7 @@ def test_pearson_ignores_non_finite_pairs():
     x = np.array([0.0, 1.0, 2.0, np.nan, 4.0, 5.0])
     y = np.array([0.1, 0.9, 2.3, 7.0, np.inf, 5.2])
     keep = [0, 1, 2, 5]
-    assert _plots._pearson(x, y) == pytest.approx(scipy.stats.pearsonr(x[keep], y[keep])[0])
+    assert _metrics.pearson(x, y) == pytest.approx(scipy.stats.pearsonr(x[keep], y[keep])[0])
 
 
 def test_ks_to_histogram_equals_scipy_kstest():
@@ -115,7 +116,7 @@ def test_ks_to_histogram_equals_scipy_kstest():
     v = rng.uniform(size=300)
     edges = np.linspace(0.0, 1.0, 11)
     # A flat histogram's piecewise-linear CDF is the U(0, 1) CDF exactly.
-    ks = _plots._ks_to_histogram(v, edges, np.full(10, 7.0))
+    ks = _metrics.ks_to_histogram(v, edges, np.full(10, 7.0))
     assert ks == pytest.approx(scipy.stats.kstest(v, "uniform").statistic, abs=1e-12)
     # Two bins with densities 0.5 and 1.5 on [0, 1]: F(x) = x/2 below 1/2, then 1/4 + 3(x-1/2)/2.
     w = rng.triangular(0.0, 1.0, 1.0, size=200)
@@ -123,17 +124,17 @@ def test_ks_to_histogram_equals_scipy_kstest():
     def cdf(x):
         return np.where(x < 0.5, 0.5 * x, 0.25 + 1.5 * (x - 0.5))
 
-    ks2 = _plots._ks_to_histogram(w, np.array([0.0, 0.5, 1.0]), np.array([1.0, 3.0]))
+    ks2 = _metrics.ks_to_histogram(w, np.array([0.0, 0.5, 1.0]), np.array([1.0, 3.0]))
     assert ks2 == pytest.approx(scipy.stats.kstest(w, cdf).statistic, abs=1e-12)
 
 
 def test_sbc_bins_probabilities_and_counts():
     # n_draws = 9: ten rank values; bin = floor(4 r / 10) puts 0-2 | 3-4 | 5-7 | 8-9 together.
     ranks = np.array([[0], [2], [3], [5], [7], [7], [9]])
-    counts, p = _plots._sbc_bins(ranks, 9, 4)
+    counts, p = _metrics.sbc_bins(ranks, 9, 4)
     np.testing.assert_allclose(p, [0.3, 0.2, 0.3, 0.2])
     np.testing.assert_array_equal(counts[:, 0], [2, 1, 3, 1])
-    counts, p = _plots._sbc_bins(np.arange(100)[:, None], 99, 10)
+    counts, p = _metrics.sbc_bins(np.arange(100)[:, None], 99, 10)
     np.testing.assert_allclose(p, 0.1)
     np.testing.assert_array_equal(counts[:, 0], 10)
 
@@ -151,7 +152,7 @@ def _binom_quantile(q: float, n: int, p: float) -> int:
 def test_sbc_band_is_the_binomial_99_percent_interval():
     n = 200
     p = np.array([0.05, 0.1, 0.25])
-    expected, lo, hi = _plots._sbc_band(n, p, 0.99)
+    expected, lo, hi = _metrics.sbc_band(n, p, 0.99)
     np.testing.assert_allclose(expected, n * p)
     np.testing.assert_array_equal(lo, [_binom_quantile(0.005, n, q) for q in p])
     np.testing.assert_array_equal(hi, [_binom_quantile(0.995, n, q) for q in p])
@@ -159,7 +160,7 @@ def test_sbc_band_is_the_binomial_99_percent_interval():
     # binomial is discrete, so a bit more). 4000 bin counts: a 2-sd Monte Carlo margin is 0.003.
     rng = np.random.default_rng(4)
     counts = rng.multinomial(n, np.full(10, 0.1), size=400).ravel()
-    _, lo, hi = _plots._sbc_band(n, np.array([0.1]), 0.99)
+    _, lo, hi = _metrics.sbc_band(n, np.array([0.1]), 0.99)
     assert np.mean((counts >= lo) & (counts <= hi)) >= 0.99 - 0.003
 
 

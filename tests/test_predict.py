@@ -1,16 +1,16 @@
-"""Predicted drug effects on a fitted Hopf twin (inference._predict)."""
+"""Predicted drug effects on a fitted Hopf twin (inference.treatment)."""
 
 import numpy as np
 import pytest
 
 import vbt_jax as vbt
 from inference._output import load_netcdf, save_netcdf
-from inference._predict import (
+from inference.treatment import (
     change_summary,
     predict_interventions,
+    predictions_to_inference_data,
     prob_improves,
     ranking,
-    to_inference_data,
 )
 from vbt_jax import ConfigError
 from vbt_jax.interventions import antipsychotic_d2, psychedelic_5ht2a
@@ -114,7 +114,7 @@ def test_change_summary_and_netcdf(pred, tmp_path):
     m = s["mean_fc_change_mean"][0]
     assert m[0] == 0.0 and 0 < m[1] < m[2]
     assert np.all(s["mean_fc_change_mean"][1, 1:] < 0)  # the antipsychotic lowers it
-    idata = to_inference_data(pred)
+    idata = predictions_to_inference_data(pred)
     path = save_netcdf(idata, tmp_path / "pred.nc")
     back = load_netcdf(path)
     ds = back.predictions

@@ -1,12 +1,12 @@
 """Checking predictions against observed on-drug data, and a patient's drug efficacy
-(inference._predict_check): calibration on synthetic patients with a known efficacy."""
+(inference.treatment): calibration on synthetic patients with a known efficacy."""
 
 import jax.random as jr
 import numpy as np
 import pytest
 
 import vbt_jax as vbt
-from inference._predict_check import check_observed
+from inference.treatment import check_observed
 from vbt_jax import ConfigError
 from vbt_jax.interventions import antipsychotic_d2, psychedelic_5ht2a
 

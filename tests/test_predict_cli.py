@@ -1,5 +1,5 @@
 """``vbt predict``: config validation, the twin reader, and the run folder against direct
-computations (inference._predict_run)."""
+computations (inference.treatment)."""
 
 import json
 import shutil
@@ -11,7 +11,7 @@ import pytest
 import vbt_jax as vbt
 from inference._arviz import from_dict
 from inference._output import save_netcdf
-from inference._predict_run import load_predict_config, load_twin, predict_run_folder
+from inference.treatment import load_predict_config, load_twin, predict_run_folder
 from vbt_jax import ConfigError
 from vbt_jax._cli import main
 

@@ -1,11 +1,11 @@
-"""Virtual drug trial with known ground truth (inference._trial)."""
+"""Virtual drug trial with known ground truth (inference.validation.virtual_trial)."""
 
 import numpy as np
 import pytest
 import scipy.stats as st
 
 import vbt_jax as vbt
-from inference._trial import (
+from inference.validation.virtual_trial import (
     TrialDesign,
     _lowrank_loglik,
     _upper_z,
@@ -137,7 +137,7 @@ def test_change_spread_matches_monte_carlo(dk):
     import jax.numpy as jnp
     import jax.random as jr
 
-    from inference._trial import _fc_batch
+    from inference.validation.virtual_trial import _fc_batch
 
     W, strength, rho = dk
     d = TrialDesign()

@@ -1,30 +1,32 @@
-"""The ``vbt`` command line: simulate an experiment config into a run folder, validate it, info.
+"""The ``vbt`` command line: a registry of subcommands.
 
-Usage::
+``vbt_jax`` provides::
 
     vbt simulate CONFIG [--out DIR] [--seed N] [--duration MS] [--quick] [--force]
                         [--segments K] [--no-figures] [--quiet]
     vbt validate CONFIG
     vbt info
-    vbt fit CONFIG [--out DIR] [--engine nuts|svi] [--seed N] [--quick] [--force]
-                   [--no-figures] [--quiet]
-    vbt predict CONFIG [--twin DIR] [--out DIR] [--draws N] [--quick] [--force]
-                       [--no-figures] [--quiet]
 
-``vbt simulate`` checks the whole configuration before compiling, compiles, runs, and writes
-the run folder (see :mod:`vbt_jax._runfolder`). Long runs (>= 1e6 steps) are split into up to
-10 segments, each continuing the previous one exactly (``simulate(resume=...)``), so that a
-progress bar can advance; ``--segments`` sets the number. The folder is written atomically:
-everything goes into a fresh ``<out>.partial-XXXX`` folder beside ``<out>``, renamed to
-``<out>`` only when complete, so a failed or interrupted run never leaves a half-written
-``<out>``. An existing ``<out>`` is replaced only with ``--force``.
+and every installed package may add its own through the ``vbt.commands`` entry-point group
+(see :class:`vbt_jax.jobs.Command`); the ``inference`` package adds ``vbt fit`` and
+``vbt predict``. A registered command is imported only when it is run (or when ``vbt --help``
+lists the commands), so ``vbt simulate`` never imports the packages built on ``vbt_jax``.
+The entry points' names are also the configuration sections those commands own: ``vbt
+simulate`` runs the experiment sections of a file that also holds, say, a ``[fit]`` section,
+and ``vbt validate`` hands that section to its command's own checks.
 
-``simulate``, ``fit`` and ``predict`` keep JAX's persistent compilation cache in a per-user
-folder, so that a second run of the same model loads its compiled programs instead of
-compiling them again (a quick fit of the demo config: 29-30 s instead of 48-52 s): the folder named
-by ``JAX_COMPILATION_CACHE_DIR`` when that is set (JAX's own setting), else by
-``VBT_CACHE_DIR`` (``off`` turns the cache off), else ``$XDG_CACHE_HOME/vbt_jax/xla`` or
-``~/.cache/vbt_jax/xla``. ``vbt info`` prints it.
+``vbt simulate`` checks the whole configuration and the output folder before compiling,
+compiles, runs, and writes the run folder (see :mod:`vbt_jax._runfolder`). Long runs (>= 1e6
+steps) are split into up to 10 segments, each continuing the previous one exactly
+(``simulate(resume=...)``), so that a progress bar can advance; ``--segments`` sets the number.
+The folder is written atomically (:class:`vbt_jax.jobs.RunFolder`); an existing one is replaced
+only with ``--force``.
+
+``simulate`` and the registered commands keep JAX's persistent compilation cache in a per-user
+folder, so that a second run of the same model loads its compiled programs instead of compiling
+them again: the folder named by ``JAX_COMPILATION_CACHE_DIR`` when that is set (JAX's own
+setting), else by ``VBT_CACHE_DIR`` (``off`` turns the cache off), else
+``$XDG_CACHE_HOME/vbt_jax/xla`` or ``~/.cache/vbt_jax/xla``. ``vbt info`` prints it.
 """
 
 from __future__ import annotations
@@ -34,11 +36,14 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
 
-from ._errors import ConfigError, ConnectomeError, DivergenceError, SimulationError
+from ._errors import DivergenceError, VbtError
+from .jobs import Command, RunFolder, default_out, read_toml
 
-_ERRORS = (ConfigError, ConnectomeError, SimulationError, DivergenceError)
+#: The entry-point group through which other packages add ``vbt`` subcommands.
+ENTRY_POINT_GROUP = "vbt.commands"
 
 _CACHE_OFF = ("", "0", "off", "false", "no", "none")
 
@@ -58,9 +63,8 @@ def _use_compilation_cache(env: Mapping[str, str] = os.environ) -> Path | None:
 
     Every program is cached, however quick to compile (unless
     ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` says otherwise): most of a fit's few hundred
-    programs compile in ~0.1 s each, and caching only those above JAX's default of 1 s saved 13
-    s of a quick fit's 52 instead of 21. A folder that cannot be made or written is reported
-    in one line on stderr, and the run goes on without a cache.
+    programs compile in ~0.1 s each. A folder that cannot be made or written is reported in
+    one line on stderr, and the run goes on without a cache.
     """
     import jax
 
@@ -86,13 +90,33 @@ def _use_compilation_cache(env: Mapping[str, str] = os.environ) -> Path | None:
     return Path(jax.config.jax_compilation_cache_dir)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="vbt", description="Whole-brain network simulations from TOML experiment configs."
-    )
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+# --------------------------------------------------------------------------- the registry
 
-    s = sub.add_parser("simulate", help="run a config and write a run folder")
+
+def registered() -> dict[str, metadata.EntryPoint]:
+    """The commands other installed packages register (name -> entry point, not loaded)."""
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _load(ep: metadata.EntryPoint) -> Command:
+    cmd = ep.load()
+    if not isinstance(cmd, Command) or cmd.name != ep.name:
+        raise TypeError(
+            f"entry point {ep.name} = {ep.value!r} in group {ENTRY_POINT_GROUP!r} must name a "
+            f"vbt_jax.jobs.Command called {ep.name!r}, got {cmd!r}"
+        )
+    return cmd
+
+
+def plugin_sections() -> tuple[str, ...]:
+    """Configuration sections owned by registered commands (read from metadata only)."""
+    return tuple(registered())
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+def _simulate_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("config", type=Path, help="experiment config (.toml)")
     s.add_argument(
         "--out", type=Path, help="run folder to create (default runs/<config>-<timestamp>)"
@@ -115,41 +139,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     s.add_argument("--quiet", action="store_true", help="no progress output")
 
-    v = sub.add_parser("validate", help="check a config (and load its data) without running")
-    v.add_argument("config", type=Path)
 
-    sub.add_parser("info", help="versions, devices and available models")
-    f = sub.add_parser("fit", help="fit a twin to data (a config with a [fit] section)")
-    f.add_argument("config", type=Path, help="fit config (.toml with [fit])")
-    f.add_argument(
-        "--out", type=Path, help="run folder to create (default runs/<config>-<timestamp>)"
-    )
-    f.add_argument("--engine", choices=("nuts", "svi"), help="override [fit] engine")
-    f.add_argument("--seed", type=int, help="override [fit] seed")
-    f.add_argument("--quick", action="store_true", help="tiny smoke-test settings")
-    f.add_argument("--force", action="store_true", help="replace an existing run folder")
-    f.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    f.add_argument("--quiet", action="store_true", help="no progress output")
-    r = sub.add_parser(
-        "predict", help="predict treatment effects on a fitted twin (a config with [predict])"
-    )
-    r.add_argument("config", type=Path, help="predict config (.toml with [predict])")
-    r.add_argument("--twin", type=Path, help="override [predict] twin: a vbt fit run folder")
-    r.add_argument(
-        "--out", type=Path, help="run folder to create (default runs/<config>-<timestamp>)"
-    )
-    r.add_argument("--draws", type=int, help="override [predict] draws (posterior draws used)")
-    r.add_argument("--quick", action="store_true", help="tiny smoke-test settings (16 draws)")
-    r.add_argument("--force", action="store_true", help="replace an existing run folder")
-    r.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    r.add_argument("--quiet", action="store_true", help="no progress output")
-    return p
+def _load_experiment(
+    path: Path, seed: int | None = None, duration: float | None = None, quick=False
+):
+    from .config import load_config
 
-
-def _load(path: Path, seed: int | None = None, duration: float | None = None, quick=False):
-    from ._config import load_config
-
-    cfg = load_config(path)
+    cfg = load_config(path, extra_sections=plugin_sections())
     changes = {}
     if seed is not None:
         changes["seed"] = seed
@@ -160,10 +156,6 @@ def _load(path: Path, seed: int | None = None, duration: float | None = None, qu
     if quick:
         cfg = cfg.quick()
     return cfg
-
-
-def _default_out(config: Path) -> Path:
-    return Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _result_lines(summary: dict) -> list[str]:
@@ -186,22 +178,18 @@ def _result_lines(summary: dict) -> list[str]:
     return lines
 
 
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    from ._config import build_experiment
-    from ._runfolder import atomic_folder, run_experiment, write_run_folder
+def _run_simulate(args: argparse.Namespace) -> int:
+    from ._runfolder import run_experiment, write_run_folder
+    from .config import build_experiment
 
     started = time.perf_counter()
-    cfg = _load(args.config, args.seed, args.duration, args.quick)
+    cfg = _load_experiment(args.config, args.seed, args.duration, args.quick)
+    folder = RunFolder.prepare(
+        args.out if args.out is not None else default_out(args.config), force=args.force
+    )
     exp = build_experiment(cfg)
-    out: Path = args.out if args.out is not None else _default_out(args.config)
-    if out.exists() and not args.force:
-        raise ConfigError(f"output folder {out} already exists; pass --force to replace it")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output path {out} exists and is not a folder")
-
     result = run_experiment(exp, segments=args.segments, progress=not args.quiet)
-
-    with atomic_folder(out) as partial:
+    with folder.write(config_text=cfg.text) as partial:
         overrides = {
             k: v for k, v in (("seed", args.seed), ("duration", args.duration)) if v is not None
         }
@@ -216,55 +204,69 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if not args.quiet:
         for line in _result_lines(summary):
             print(line, file=sys.stderr)
-        print(f"wrote {out}", file=sys.stderr)
-    print(out)
+        print(f"wrote {folder.path}", file=sys.stderr)
+    print(folder.path)
     return 0
 
 
-def _cmd_fit(args: argparse.Namespace) -> int:
-    # the inference package (NumPyro) is imported only here: vbt_jax itself never imports it
-    import importlib
-    import os
-
-    # one XLA host device per CPU core so that NUTS chains run in parallel (must be set before
-    # JAX starts its CPU backend; a flag already given by the user wins)
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:
-        n = max(1, min(os.cpu_count() or 1, 8))
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
-
-    fit = importlib.import_module("inference._cli")
-    return fit.cmd_fit(args)
+# --------------------------------------------------------------------------- validate
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from ._config import build_experiment
+def _validate_arguments(v: argparse.ArgumentParser) -> None:
+    v.add_argument("config", type=Path, help="config (.toml) to check, with its data files")
 
-    cfg = _load(args.config)
+
+def _experiment_lines(path: Path) -> list[str]:
+    from .config import build_experiment
+
+    cfg = _load_experiment(path)
     exp = build_experiment(cfg)
     sim = cfg.simulation
     steps = round(sim.duration / sim.dt)
-    print(f"{cfg.path}: OK")
+    lines = []
     if cfg.description:
-        print(f"  {cfg.description}")
-    print(f"  model       {cfg.model.name} ({type(exp.model).__name__})")
-    print(f"  connectome  {exp.connectome.summary()}")
-    print(f"  coupling    {exp.coupling if exp.coupling is not None else 'model default'}")
-    print(f"  noise       {'none' if cfg.noise is None else f'nsig={cfg.noise.nsig}'}")
-    print(
+        lines.append(f"  {cfg.description}")
+    lines += [
+        f"  model       {cfg.model.name} ({type(exp.model).__name__})",
+        f"  connectome  {exp.connectome.summary()}",
+        f"  coupling    {exp.coupling if exp.coupling is not None else 'model default'}",
+        f"  noise       {'none' if cfg.noise is None else f'nsig={cfg.noise.nsig}'}",
         f"  simulation  dt={sim.dt} ms, duration={sim.duration} ms ({steps} steps), "
-        f"seed={sim.seed}, {sim.solver}, {sim.dtype}, speed={sim.speed} mm/ms"
-    )
+        f"seed={sim.seed}, {sim.solver}, {sim.dtype}, speed={sim.speed} mm/ms",
+    ]
     for name, period in cfg.monitors.periods().items():
-        print(f"  monitor     {name}: every {period:g} ms, {int(sim.duration // period)} samples")
+        lines.append(
+            f"  monitor     {name}: every {period:g} ms, {int(sim.duration // period)} samples"
+        )
+    return lines
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    path = Path(args.config)
+    _, data = read_toml(path)
+    plugins = registered()
+    owned = [name for name in data if name in plugins]
+    commands = [_load(plugins[name]) for name in owned]
+    lines: list[str] = []
+    if not any(c.standalone for c in commands):
+        lines += _experiment_lines(path)
+    for c in commands:
+        if c.validate is not None:
+            lines += [f"  [{c.name}]"] + c.validate(path)
+    print(f"{path.resolve()}: OK")
+    for line in lines:
+        print(line)
     return 0
 
 
-def _cmd_info(args: argparse.Namespace) -> int:
+# --------------------------------------------------------------------------- info
+
+
+def _run_info(args: argparse.Namespace) -> int:
     import jax
 
-    from ._config import MODEL_REGISTRY, available_models
-    from ._runfolder import versions
+    from .config import MODEL_REGISTRY, available_models
+    from .jobs import versions
 
     for k, v in versions().items():
         print(f"{k:10s}  {v}")
@@ -272,6 +274,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     have = available_models()
     models = [f"{n}{'' if n in have else ' (missing)'}" for n in MODEL_REGISTRY]
     print(f"{'models':10s}  {', '.join(models)}")
+    plugins = registered()
+    shown = ", ".join(f"{n} ({ep.value.split(':')[0]})" for n, ep in plugins.items())
+    print(f"{'commands':10s}  simulate, validate, info{', ' + shown if shown else ''}")
     cache = _cache_dir(os.environ)
     print(f"{'jax cache':10s}  {cache if cache is not None else 'off (VBT_CACHE_DIR)'}")
     try:
@@ -283,11 +288,73 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    # the inference package (NumPyro) is imported only here: vbt_jax itself never imports it
-    import importlib
+BUILTIN: dict[str, Command] = {
+    "simulate": Command(
+        "simulate", "run a config and write a run folder", _simulate_arguments, _run_simulate
+    ),
+    "validate": Command(
+        "validate",
+        "check a config and its data files without running it",
+        _validate_arguments,
+        _run_validate,
+        compilation_cache=False,
+    ),
+    "info": Command(
+        "info",
+        "versions, devices, models and commands",
+        lambda p: None,
+        _run_info,
+        compilation_cache=False,
+    ),
+}
 
-    return importlib.import_module("inference._cli").cmd_predict(args)
+
+def _parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vbt", description="Whole-brain network simulations from TOML experiment configs."
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for cmd in commands.values():
+        cmd.add_arguments(sub.add_parser(cmd.name, help=cmd.help, description=cmd.help))
+    return p
+
+
+def _command(argv: Sequence[str]) -> tuple[Command | None, dict[str, Command]]:
+    """The command ``argv`` asks for, loading only that one when it is a registered one; every
+    command when none is named (usage and ``--help``)."""
+    name = next((a for a in argv if not a.startswith("-")), None)
+    if name in BUILTIN:
+        return BUILTIN[name], dict(BUILTIN)
+    plugins = registered()
+    if name in plugins:
+        cmd = _load_or_report(name, plugins[name])
+        return cmd, {**BUILTIN, name: cmd}
+    listed = dict(BUILTIN)
+    for n, ep in plugins.items():
+        listed[n] = _load_or_report(n, ep)
+    return None, listed
+
+
+def _load_or_report(name: str, ep: metadata.EntryPoint) -> Command:
+    try:
+        return _load(ep)
+    except Exception as e:  # a broken package must not break the other commands
+        return _unavailable(name, ep, e)
+
+
+def _unavailable(name: str, ep: metadata.EntryPoint, error: Exception) -> Command:
+    why = f"{type(error).__name__}: {error}"
+
+    def run(args: argparse.Namespace) -> int:
+        print(
+            f"vbt {name}: registered by {ep.value!r}, which failed to load ({why})", file=sys.stderr
+        )
+        return 1
+
+    def arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    return Command(name, f"(unavailable: {why})", arguments, run, compilation_cache=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -297,22 +364,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments (default ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 on success, 1 for an invalid config or a failed simulation (the
-        message goes to stderr), 2 for a usage error.
+        The exit status: 0 on success, 1 for an invalid config, invalid data or a failed
+        simulation (the message goes to stderr), 2 for a usage error.
     """
-    args = _parser().parse_args(argv)
-    command = {
-        "simulate": _cmd_simulate,
-        "validate": _cmd_validate,
-        "info": _cmd_info,
-        "fit": _cmd_fit,
-        "predict": _cmd_predict,
-    }
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cmd, commands = _command(argv)
+    args = _parser(commands).parse_args(argv)
+    cmd = commands[args.command] if cmd is None else cmd
     try:
-        if args.command in ("simulate", "fit", "predict"):
+        if cmd.prepare is not None:
+            cmd.prepare()
+        if cmd.compilation_cache:
             _use_compilation_cache()
-        return command[args.command](args)
-    except _ERRORS as e:
+        return cmd.run(args)
+    except (VbtError, DivergenceError) as e:
         print(f"vbt {args.command}: error: {e}", file=sys.stderr)
         return 1
 

@@ -12,14 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
+from .jobs import figure
 
 
 def _time_axis(times_ms: np.ndarray) -> tuple[np.ndarray, str]:
@@ -74,7 +67,7 @@ def plot_timeseries(
     """
     t, xlabel = _time_axis(np.asarray(times_ms))
     idx = _pick(data.shape[1], n_regions)
-    fig = _figure(9.0, 1.2 + 1.0 * len(idx))
+    fig = figure(9.0, 1.2 + 1.0 * len(idx))
     axes = fig.subplots(len(idx), 1, sharex=True, squeeze=False)[:, 0]
     for ax, i in zip(axes, idx):
         ax.plot(t, data[:, i], lw=0.8, color="C0")
@@ -112,7 +105,7 @@ def plot_bold(
     ref = x[keep] if keep.sum() >= 2 else x
     sd = ref.std(axis=0)
     z = (x - ref.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-    fig = _figure(9.0, 5.5)
+    fig = figure(9.0, 5.5)
     ax_c, ax_m = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     half = 0.5 * (t[1] - t[0]) if t.size > 1 else 0.5
     im = ax_c.imshow(
@@ -164,7 +157,7 @@ def plot_eeg(
     keep = times_ms > transient_ms
     if keep.sum() < 8:
         keep = np.ones_like(keep)
-    fig = _figure(11.0, 4.5)
+    fig = figure(11.0, 4.5)
     ax_t, ax_f = fig.subplots(1, 2, width_ratios=[3, 2])
     idx = _pick(x.shape[1], n_channels)
     steady = x[keep][:, idx]
@@ -215,7 +208,7 @@ def plot_fc(
     mats = [(np.asarray(fc_sim, dtype=np.float64), f"simulated FC ({source})")]
     if fc_emp is not None:
         mats.append((np.asarray(fc_emp, dtype=np.float64), "empirical FC"))
-    fig = _figure(4.6 * len(mats) + 0.8, 4.4)
+    fig = figure(4.6 * len(mats) + 0.8, 4.4)
     axes = fig.subplots(1, len(mats), squeeze=False)[0]
     im = None
     for ax, (m, name) in zip(axes, mats):

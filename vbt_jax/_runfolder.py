@@ -1,4 +1,4 @@
-"""Run an :class:`~vbt_jax._config.Experiment` and write its run folder.
+"""Run an :class:`~vbt_jax.config.Experiment` and write its run folder (``vbt simulate``).
 
 A run folder holds:
 
@@ -25,10 +25,7 @@ import contextlib
 import dataclasses
 import json
 import math
-import platform
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +34,9 @@ from typing import Any
 import numpy as np
 
 from . import _plot
-from ._config import Experiment
 from ._errors import ConfigError, DivergenceError
+from .config import Experiment
+from .features import upper_r
 
 
 @dataclass(frozen=True, eq=False)
@@ -219,63 +217,12 @@ def run_experiment(
 # --------------------------------------------------------------------------- folder contents
 
 
-@contextlib.contextmanager
-def atomic_folder(out: Path):
-    """Write a run folder atomically: yield a fresh ``<out>.partial-XXXX`` folder beside
-    ``out``; when the block ends without error it becomes ``out`` (an existing ``out`` is
-    swapped out, then deleted), on any error it is removed, so ``out`` is never half-written."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f"{out.name}.partial-", dir=out.parent))
-    try:
-        partial.chmod(0o755)  # mkdtemp makes it private; a run folder is an ordinary folder
-        yield partial
-        if out.exists():  # replacing: swap, then delete the old folder
-            old = Path(tempfile.mkdtemp(prefix=f"{out.name}.old-", dir=out.parent))
-            old.rmdir()
-            out.rename(old)
-            partial.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            partial.rename(out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-
-
-def versions() -> dict[str, str]:
-    """Versions of python, jax, jaxlib, numpy and vbt_jax, the platform and the default device."""
-    import jax
-    import jaxlib
-
-    from . import __version__
-
-    return {
-        "python": sys.version.split()[0],
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
-        "numpy": np.__version__,
-        "vbt_jax": __version__,
-        "platform": platform.platform(),
-        "device": str(jax.devices()[0]),
-    }
-
-
 def _fc(x: np.ndarray) -> np.ndarray:
     try:
         from .features import fc
     except ImportError:
         return np.corrcoef(x, rowvar=False)
     return np.asarray(fc(x), dtype=np.float64)
-
-
-def _upper_r(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Pearson r between the strict upper triangles of two matrices, over finite entries."""
-    i, j = np.triu_indices(a.shape[0], k=1)
-    u, v = a[i, j], b[i, j]
-    ok = np.isfinite(u) & np.isfinite(v)
-    if ok.sum() < 3 or u[ok].std() == 0 or v[ok].std() == 0:
-        return None
-    return float(np.corrcoef(u[ok], v[ok])[0, 1])
 
 
 def _drive(exp: Experiment, res: RunResult, name: str) -> tuple[str, np.ndarray]:
@@ -372,7 +319,8 @@ def write_run_folder(
     """Write the run folder's files (see the module docstring) into an existing folder.
 
     Args:
-        folder: an existing, empty folder.
+        folder: an existing folder (``config.toml`` and ``versions.json`` are written by
+            :meth:`vbt_jax.jobs.RunFolder.write`).
         exp: the experiment that ran.
         res: its result.
         figures: draw the PNG figures.
@@ -385,8 +333,6 @@ def write_run_folder(
     folder = Path(folder)
     cfg = exp.config
     regions = np.asarray(exp.connectome.labels)
-    (folder / "config.toml").write_text(cfg.text, encoding="utf-8")
-    _write_json(folder / "versions.json", versions())
 
     series = {}
     for name in ("raw", "tavg"):
@@ -414,7 +360,8 @@ def write_run_folder(
             from ._datasets import dk84_empirical_fc
 
             fc_emp = dk84_empirical_fc()
-            r = _upper_r(fc, fc_emp)
+            r = upper_r(fc, fc_emp)
+            r = None if not np.isfinite(r) else r
 
     sim = cfg.simulation
     summary: dict[str, Any] = {
@@ -494,6 +441,5 @@ __all__ = [
     "functional_connectivity",
     "auto_segments",
     "run_experiment",
-    "versions",
     "write_run_folder",
 ]

@@ -1,7 +1,11 @@
 """Data features of simulated and empirical signals: FC, FCD, spectra (pure JAX functions)."""
 
+from ._fc import FISHER_CLIP as FISHER_CLIP
 from ._fc import fc as fc
 from ._fc import fc_correlation as fc_correlation
+from ._fc import fisher_z as fisher_z
+from ._fc import pearson as pearson
+from ._fc import upper_r as upper_r
 from ._fcd import (
     fcd as fcd,
 )
@@ -14,6 +18,7 @@ from ._fcd import (
 from ._fcd import (
     ks_distance as ks_distance,
 )
+from ._fcd import ks_to_histogram as ks_to_histogram
 from ._spectra import (
     DEFAULT_BANDS as DEFAULT_BANDS,
 )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from .._errors import ConfigError
+from .._errors import ConfigError, ShapeError
 
 
 def fc(x: Array, axis_time: int = 0) -> Array:
@@ -51,10 +53,75 @@ def _upper(m: Array, k: int = 1) -> Array:
     return m[..., i, j]
 
 
+#: Correlations are clipped to +-(1 - 1e-6) before the Fisher transform (the diagonal's 1,
+#: and float32 round-off of a perfect correlation, would give an infinite z).
+FISHER_CLIP = 0.999999
+
+
+def fisher_z(r: Any) -> Any:
+    """Fisher's z, ``artanh(r)``, of correlations clipped to ``+-FISHER_CLIP``.
+
+    NumPy in, NumPy out (same dtype); anything else goes through ``jax.numpy`` (traceable).
+    """
+    if isinstance(r, np.ndarray | np.generic | float | int):
+        return np.arctanh(np.clip(r, -FISHER_CLIP, FISHER_CLIP))
+    return jnp.arctanh(jnp.clip(r, -FISHER_CLIP, FISHER_CLIP))
+
+
+def pearson(x: Any, y: Any) -> float:
+    """Pearson r of the pairs ``(x_k, y_k)`` where both are finite (host-side, float64).
+
+    Returns:
+        The correlation, or NaN with fewer than 2 finite pairs or no spread in either.
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ShapeError(f"pearson: x and y must have one size, got {x.size} and {y.size}")
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 2:
+        return float("nan")
+    xc, yc = x[ok] - x[ok].mean(), y[ok] - y[ok].mean()
+    den = np.sqrt((xc * xc).sum() * (yc * yc).sum())
+    return float((xc * yc).sum() / den) if den > 0 else float("nan")
+
+
+def upper_r(a: Any, b: Any, edges: Any = None) -> float:
+    """Pearson r between the strict upper triangles of two (N, N) matrices (host-side,
+    float64, over the entries finite in both): how well a predicted FC matches an observed
+    one, as reported in run folders. The traceable version is :func:`fc_correlation`.
+
+    Args:
+        a, b: (N, N) matrices.
+        edges: optional boolean mask over the ``N (N - 1) / 2`` upper-triangle entries in
+            ``numpy.triu_indices(N, 1)`` order (e.g. the held-out edges of a fit).
+
+    Returns:
+        The correlation (NaN with fewer than 2 finite entries or no spread).
+
+    Raises:
+        ShapeError: the matrices are not square of one shape, or the mask has the wrong size.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape != b.shape:
+        raise ShapeError(
+            f"upper_r: a and b must be square (N, N) of one shape, got {a.shape} and {b.shape}"
+        )
+    i, j = np.triu_indices(a.shape[0], 1)
+    u, v = a[i, j], b[i, j]
+    if edges is not None:
+        m = np.asarray(edges, bool)
+        if m.shape != u.shape:
+            raise ShapeError(f"upper_r: edges must have N(N-1)/2 = {u.size} entries, got {m.shape}")
+        u, v = u[m], v[m]
+    return pearson(u, v)
+
+
 def fc_correlation(fc_a: Array, fc_b: Array) -> Array:
     """Pearson correlation between the strict upper triangles (k=1) of two FC matrices.
 
-    The usual goodness-of-fit of a simulated FC to an empirical one.
+    The usual goodness-of-fit of a simulated FC to an empirical one; traceable and
+    differentiable (e.g. as a loss). :func:`upper_r` is the host-side version used in reports.
 
     Args:
         fc_a: ``(N, N)`` matrix.

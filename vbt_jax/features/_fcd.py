@@ -156,3 +156,22 @@ def _ks(a: Array, b: Array) -> Array:
     cdf_a = jnp.searchsorted(a_s, pooled, side="right").astype(dtype) / a.shape[0]
     cdf_b = jnp.searchsorted(b_s, pooled, side="right").astype(dtype) / b.shape[0]
     return jnp.max(jnp.abs(cdf_a - cdf_b))
+
+
+def ks_to_histogram(values: np.ndarray, edges: np.ndarray, hist: np.ndarray) -> float:
+    """Two-sided KS distance between a sample and a reference histogram (host-side, float64),
+    e.g. simulated FCD values against :func:`vbt_jax.dk84_fcd_reference`.
+
+    The reference CDF is the histogram's (normalised, uniform within each bin, so piecewise
+    linear and continuous); the supremum of ``|ECDF - F|`` is then reached at a sample point
+    (from the left or the right), so it is computed exactly there.
+    """
+    v = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    v = v[np.isfinite(v)]
+    mass = np.asarray(hist, dtype=np.float64) * np.diff(edges)
+    cdf_edges = np.concatenate([[0.0], np.cumsum(mass) / mass.sum()])
+    f = np.interp(v, edges, cdf_edges, left=0.0, right=1.0)
+    n = v.size
+    hi = np.arange(1, n + 1) / n - f
+    lo = f - np.arange(n) / n
+    return float(max(hi.max(), lo.max()))

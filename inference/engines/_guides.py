@@ -50,7 +50,7 @@ from numpyro.nn.auto_reg_nn import AutoregressiveNN
 
 from vbt_jax import ConfigError
 
-from ._priors import Regional
+from .._priors import Regional
 
 
 def _identity_module(name: str, nn, d: int):

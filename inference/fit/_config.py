@@ -57,9 +57,10 @@ from pathlib import Path
 from typing import Any
 
 from vbt_jax import ConfigError
-from vbt_jax._config import ExperimentConfig, _Table
+from vbt_jax.config import ExperimentConfig, load_config
+from vbt_jax.jobs import Table, read_toml
 
-from ._engines import GUIDES
+from ..engines import GUIDES
 
 _FIT = (
     "forward",
@@ -182,28 +183,8 @@ class FitConfig:
         )
 
 
-def _int(t: _Table, key: str, default: int, lo: int = 1) -> int:
-    v = t.raw(key, default)
-    if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-        raise t.error(f"{key} must be an integer >= {lo}, got {v!r}")
-    return v
-
-
-def _source(t: _Table, key: str, names: tuple[str, ...], base: Path) -> str | Path | None:
-    if not t.has(key):
-        return None
-    v = t.string(key)
-    if v in names:
-        return v
-    p = Path(v).expanduser()
-    p = p if p.is_absolute() else (base / p)
-    if not p.exists():
-        raise t.error(f"{key} {v!r} is neither one of {names} nor an existing file ({p})")
-    return p.resolve()
-
-
 def _prior(path: Path, name: str, table: Any) -> PriorSpec:
-    t = _Table(path, f"fit.priors.{name}", table, _PRIOR)
+    t = Table(path, f"fit.priors.{name}", table, _PRIOR)
     regional = t.boolean("regional", False)
     maps = t.raw("maps", [])
     if not isinstance(maps, list) or not all(isinstance(m, str) and m for m in maps):
@@ -242,10 +223,10 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
     path = exp.path
     if "fit" not in data:
         raise ConfigError(f"{path}: no [fit] section: this is a simulation config (vbt simulate)")
-    t = _Table(path, "fit", data["fit"], _FIT)
+    t = Table(path, "fit", data["fit"], _FIT)
     forward = t.choice("forward", ("hopf_linear", "simulate"), "hopf_linear")
     engine = t.choice("engine", ("nuts", "svi"), "nuts")
-    seed = _int(t, "seed", 0, lo=0)
+    seed = t.integer("seed", 0, lower=0)
     frac = t.number("heldout_fraction", 0.5, lower="non-negative")
     if not frac < 1:
         raise t.error(f"heldout_fraction must be in [0, 1), got {frac}")
@@ -257,14 +238,14 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
         if exp.coupling is not None and exp.coupling.kind != "difference":
             raise t.error("forward = 'hopf_linear' needs [coupling] kind = 'difference'")
     base = path.parent
-    d = _Table(path, "fit.data", data["fit"].get("data", {}), _DATA)
-    fc = _source(d, "fc", ("dk84",), base) or "dk84"
+    d = Table(path, "fit.data", data["fit"].get("data", {}), _DATA)
+    fc = d.file("fc", base, names=("dk84",)) or "dk84"
     n_tp = d.raw("n_timepoints", None)
     if n_tp is not None and (not isinstance(n_tp, int) or n_tp <= 3):
         raise d.error(f"n_timepoints must be an integer > 3, got {n_tp!r}")
-    fcd_ref = _source(d, "fcd_reference", ("dk84",), base)
-    bold = _source(d, "bold", (), base)
-    atlas = _source(d, "atlas", (), base)
+    fcd_ref = d.file("fcd_reference", base, names=("dk84",))
+    bold = d.file("bold", base)
+    atlas = d.file("atlas", base)
     tr = d.number("tr", unit="s") if d.has("tr") else None
     bold_band = None
     if d.has("band"):
@@ -289,35 +270,35 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
             raise d.error("n_timepoints is read from the bold series; do not give it")
     elif atlas is not None or bold_band is not None:
         raise d.error("atlas and band apply to a bold series; give bold")
-    band = _source(d, "band_power", ("meg_hansen",), base)
-    n = _Table(path, "fit.nuts", data["fit"].get("nuts", {}), _NUTS)
+    band = d.file("band_power", base, names=("meg_hansen",))
+    n = Table(path, "fit.nuts", data["fit"].get("nuts", {}), _NUTS)
     nuts = dict(
-        warmup=_int(n, "warmup", 500),
-        samples=_int(n, "samples", 1000),
-        chains=_int(n, "chains", 2),
-        chunk=_int(n, "chunk", 250),
+        warmup=n.integer("warmup", 500),
+        samples=n.integer("samples", 1000),
+        chains=n.integer("chains", 2),
+        chunk=n.integer("chunk", 250),
         target_accept=n.number("target_accept", 0.9),
-        max_tree_depth=_int(n, "max_tree_depth", 8),
+        max_tree_depth=n.integer("max_tree_depth", 8),
         dense_mass=n.boolean("dense_mass", False),
-        init_steps=_int(n, "init_steps", 500, lo=0),
+        init_steps=n.integer("init_steps", 500, lower=0),
     )
     if not nuts["target_accept"] < 1:
         raise n.error(f"target_accept must be in (0, 1), got {nuts['target_accept']}")
-    s = _Table(path, "fit.svi", data["fit"].get("svi", {}), _SVI)
+    s = Table(path, "fit.svi", data["fit"].get("svi", {}), _SVI)
     svi = dict(
         guide=s.choice("guide", GUIDES, "lowrank"),
-        rank=_int(s, "rank", 8) if s.has("rank") else None,
-        steps=_int(s, "steps", 3000),
+        rank=s.integer("rank", 8) if s.has("rank") else None,
+        steps=s.integer("steps", 3000),
         learning_rate=s.number("learning_rate", 0.01),
-        draws=_int(s, "draws", 1000),
-        particles=_int(s, "particles", 1),
+        draws=s.integer("draws", 1000),
+        particles=s.integer("particles", 1),
         resample=s.boolean("resample", False),
     )
     pri = data["fit"].get("priors", {})
     if not isinstance(pri, dict) or not pri:
         raise t.error("needs a [fit.priors.<parameter>] table for each fitted parameter")
     priors = tuple(_prior(path, k, v) for k, v in pri.items())
-    fx = _Table(
+    fx = Table(
         path, "fit.fixed", data["fit"].get("fixed", {}), tuple(data["fit"].get("fixed", {}).keys())
     )
     fixed = {k: fx.number(k, lower="any") for k in fx.table}
@@ -338,16 +319,16 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
             raise t.error(
                 f"forward = 'hopf_linear' needs a prior or fixed value for {sorted(missing)}"
             )
-    sim = _Table(path, "fit.simulate", data["fit"].get("simulate", {}), _SIMULATE)
+    sim = Table(path, "fit.simulate", data["fit"].get("simulate", {}), _SIMULATE)
     return FitConfig(
         experiment=exp,
         forward=forward,
         engine=engine,
         seed=seed,
         heldout_fraction=frac,
-        check_draws=_int(t, "check_draws", 4, lo=0),
-        fcd_window=_int(t, "fcd_window", 83, lo=2),
-        fcd_step=_int(t, "fcd_step", 3),
+        check_draws=t.integer("check_draws", 4, lower=0),
+        fcd_window=t.integer("fcd_window", 83, lower=2),
+        fcd_step=t.integer("fcd_step", 3),
         fc=fc,
         n_timepoints=n_tp,
         fcd_reference=fcd_ref,
@@ -356,7 +337,7 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
         svi=svi,
         priors=priors,
         fixed=fixed,
-        sim_seeds=_int(sim, "seeds", 2),
+        sim_seeds=sim.integer("seeds", 2),
         bold=bold,
         atlas=atlas,
         tr=tr,
@@ -366,12 +347,8 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
 
 def load_fit_config(path: str | Path) -> FitConfig:
     """Read and validate a fit config (the experiment sections and ``[fit]``)."""
-    import tomllib
-
-    from vbt_jax._config import load_config
-
-    exp = load_config(path)
-    data = tomllib.loads(exp.text)
+    exp = load_config(path, extra_sections=("fit",))
+    _, data = read_toml(path)
     return parse_fit(exp, data)
 
 

@@ -2,13 +2,12 @@
 posteriors, the SVI loss and simulation-based-calibration ranks.
 
 Each function draws one PNG with matplotlib's object-oriented API (``Figure`` +
-``FigureCanvasAgg``, imported inside the functions, as in :mod:`vbt_jax._plot`), so no global
+``FigureCanvasAgg``, from :func:`vbt_jax.jobs.figure`), so no global
 backend or pyplot state is touched and it runs headless. The file is written under a temporary
 name and moved into place with :func:`os.replace`, so a reader never sees a half-written PNG.
 Inputs are NumPy arrays or an ``arviz.InferenceData`` (only its ``posterior``/``prior`` groups
 are read, each variable with dims ``(chain, draw, ...)``). The numbers shown in titles and
-legends come from the small private helpers below (``_shrinkage``, ``_pearson``, ``_fc_r``,
-``_ks_to_histogram``, ``_sbc_bins``, ``_sbc_band``), which the tests check directly.
+legends come from :mod:`inference.metrics` (tested there against SciPy).
 """
 
 from __future__ import annotations
@@ -20,99 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from vbt_jax._plot import _figure
+from vbt_jax.jobs import figure
+
+from .metrics import fc_r, ks_to_histogram, pearson, sbc_band, sbc_bins, shrinkage
 
 _DPI = 120
 _MAX_ELEMENTS = 4  # a vector variable is drawn element by element up to this length
-
-
-# ----------------------------------------------------------------------------- numbers
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson r of the pairs where both are finite (NaN with fewer than 2 pairs or no spread)."""
-    x = np.asarray(x, dtype=np.float64).ravel()
-    y = np.asarray(y, dtype=np.float64).ravel()
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 2 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
-        return float("nan")
-    return float(np.corrcoef(x[ok], y[ok])[0, 1])
-
-
-def _shrinkage(prior: np.ndarray | None, posterior: np.ndarray) -> float:
-    """``1 - var(posterior) / var(prior)`` over flat draws (NaN without prior draws)."""
-    if prior is None:
-        return float("nan")
-    vp = float(np.var(np.asarray(prior, dtype=np.float64)))
-    if not np.isfinite(vp) or vp == 0:
-        return float("nan")
-    return 1.0 - float(np.var(np.asarray(posterior, dtype=np.float64))) / vp
-
-
-def _fc_r(
-    fc_obs: np.ndarray, fc_pred: np.ndarray, train_edges: np.ndarray | None
-) -> tuple[float, float]:
-    """Pearson r of predicted vs observed upper-triangle FC on training and held-out edges.
-
-    ``train_edges`` is a boolean mask over ``np.triu_indices(N, 1)`` order (None: all edges
-    train). A set with fewer than 2 edges gives NaN.
-    """
-    iu = np.triu_indices(fc_obs.shape[0], 1)
-    obs, pred = fc_obs[iu], fc_pred[iu]
-    train = np.ones(obs.size, bool) if train_edges is None else np.asarray(train_edges, bool)
-    return _pearson(pred[train], obs[train]), _pearson(pred[~train], obs[~train])
-
-
-def _ks_to_histogram(values: np.ndarray, edges: np.ndarray, hist: np.ndarray) -> float:
-    """Two-sided KS distance between a sample and a reference histogram.
-
-    The reference CDF is the histogram's (normalised, uniform within each bin, so piecewise
-    linear and continuous); the supremum of ``|ECDF - F|`` is then reached at a sample point
-    (from the left or the right), so it is computed exactly there.
-    """
-    v = np.sort(np.asarray(values, dtype=np.float64).ravel())
-    v = v[np.isfinite(v)]
-    mass = np.asarray(hist, dtype=np.float64) * np.diff(edges)
-    cdf_edges = np.concatenate([[0.0], np.cumsum(mass) / mass.sum()])
-    f = np.interp(v, edges, cdf_edges, left=0.0, right=1.0)
-    n = v.size
-    hi = np.arange(1, n + 1) / n - f
-    lo = f - np.arange(n) / n
-    return float(max(hi.max(), lo.max()))
-
-
-def _sbc_bins(ranks: np.ndarray, n_draws: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Counts of SBC ranks in ``n_bins`` bins and each bin's probability under uniformity.
-
-    Rank ``r`` in ``0..n_draws`` (``L = n_draws + 1`` values) goes to bin
-    ``floor(r * n_bins / L)``; a bin's probability is the share of the ``L`` rank values it
-    holds, which is exactly ``1 / n_bins`` when ``n_bins`` divides ``L``.
-
-    Returns:
-        ``(counts, p)``: ``counts`` ``(n_bins, n_params)``, ``p`` ``(n_bins,)``.
-    """
-    n_values = n_draws + 1
-    ranks = np.asarray(ranks).reshape(ranks.shape[0], -1)
-    which = (ranks.astype(np.int64) * n_bins) // n_values
-    counts = np.stack([(which == b).sum(axis=0) for b in range(n_bins)])
-    per_bin = np.bincount((np.arange(n_values) * n_bins) // n_values, minlength=n_bins)
-    return counts, per_bin / n_values
-
-
-def _sbc_band(n_datasets: int, p: np.ndarray, prob: float = 0.99) -> tuple[np.ndarray, ...]:
-    """Pointwise central ``prob`` interval of a Binomial(n_datasets, p) bin count.
-
-    Returns:
-        ``(expected, lo, hi)``, each shaped like ``p``: ``n p`` and the
-        ``(1 - prob) / 2`` and ``(1 + prob) / 2`` quantiles.
-    """
-    import scipy.stats
-
-    p = np.asarray(p, dtype=np.float64)
-    a = 0.5 * (1.0 - prob)
-    lo = scipy.stats.binom.ppf(a, n_datasets, p)
-    hi = scipy.stats.binom.ppf(1.0 - a, n_datasets, p)
-    return n_datasets * p, lo, hi
 
 
 def _running_median(x: np.ndarray, width: int) -> np.ndarray:
@@ -243,7 +155,7 @@ def plot_prior_posterior(idata, var_names: Sequence[str] | None, path: str | Pat
     panels, skipped = _panels(idata, var_names, "plot_prior_posterior")
     n = max(1, len(panels))
     ncols = min(n, 4)
-    fig = _figure(3.2 * ncols + 0.4, 2.6 * math.ceil(n / ncols) + 0.8)
+    fig = figure(3.2 * ncols + 0.4, 2.6 * math.ceil(n / ncols) + 0.8)
     axes = _grid(fig, n, ncols)
     for ax, (label, post, prior) in zip(axes, panels):
         post = post.ravel()
@@ -274,7 +186,7 @@ def plot_prior_posterior(idata, var_names: Sequence[str] | None, path: str | Pat
         )
         mean, sd = float(np.mean(post)), float(np.std(post))
         ax.axvline(mean, color="C3", lw=1.0)
-        s = _shrinkage(prior, post)
+        s = shrinkage(prior, post)
         ax.set_title(label, fontsize=9)
         ax.text(
             0.02,
@@ -343,14 +255,14 @@ def plot_fc_fit(
                 f"np.triu_indices({n}, 1), got shape {train_edges.shape}"
             )
         train_edges = train_edges.astype(bool)
-    r_train, r_test = _fc_r(fc_obs, fc_pred, train_edges)
+    r_train, r_test = fc_r(fc_obs, fc_pred, train_edges)
 
     off = ~np.eye(n, dtype=bool)
     vals = np.concatenate([fc_obs[off], fc_pred[off]])
     vals = vals[np.isfinite(vals)]
     vmax = 1.0 if vals.size == 0 or np.abs(vals).max() <= 1.0 else float(np.abs(vals).max())
 
-    fig = _figure(14.0, 4.6)
+    fig = figure(14.0, 4.6)
     ax_o, ax_p, ax_s = fig.subplots(1, 3, width_ratios=[1, 1, 1.1])
     im = None
     for ax, m, name in ((ax_o, fc_obs, "observed FC"), (ax_p, fc_pred, "predicted FC")):
@@ -442,12 +354,12 @@ def plot_band_power_fit(
     ok = np.isfinite(obs) & np.isfinite(mean)
     n_regions = int(np.any(ok, axis=1).sum())
     ncols = min(b + 1, 4)
-    fig = _figure(3.3 * ncols + 0.3, 3.0 * math.ceil((b + 1) / ncols) + 0.7)
+    fig = figure(3.3 * ncols + 0.3, 3.0 * math.ceil((b + 1) / ncols) + 0.7)
     axes = _grid(fig, b + 1, ncols)
     rs = []
     for k in range(b):
         ax, m = axes[k], ok[:, k]
-        r = _pearson(mean[m, k], obs[m, k])
+        r = pearson(mean[m, k], obs[m, k])
         rs.append(r)
         yerr = np.vstack([mean[m, k] - lo[m, k], hi[m, k] - mean[m, k]]).clip(min=0)
         ax.errorbar(
@@ -519,7 +431,7 @@ def plot_trace_rank(idata, var_names: Sequence[str] | None, path: str | Path) ->
 
     panels, skipped = _panels(idata, var_names, "plot_trace_rank")
     n = max(1, len(panels))
-    fig = _figure(11.0, 1.9 * n + 0.9)
+    fig = figure(11.0, 1.9 * n + 0.9)
     axes = fig.subplots(n, 2, squeeze=False, width_ratios=[2.2, 1])
     for (ax_t, ax_r), (label, draws, _) in zip(axes, panels):
         n_chain, n_draw = draws.shape
@@ -625,7 +537,7 @@ def plot_regional(
     lo, hi = np.quantile(flat, [0.05, 0.95], axis=0)
     order = np.argsort(mean)
     ncols = 1 + k_maps
-    fig = _figure(max(7.0, 0.16 * n + 2.0) + 3.4 * k_maps, 4.6)
+    fig = figure(max(7.0, 0.16 * n + 2.0) + 3.4 * k_maps, 4.6)
     axes = fig.subplots(1, ncols, squeeze=False, width_ratios=[max(2.0, 0.05 * n)] + [1] * k_maps)
     ax = axes[0, 0]
     x = np.arange(n)
@@ -652,7 +564,7 @@ def plot_regional(
     rs = []
     for k in range(k_maps):
         axm = axes[0, 1 + k]
-        r = _pearson(maps[:, k], mean)
+        r = pearson(maps[:, k], mean)
         rs.append(r)
         axm.errorbar(
             maps[:, k],
@@ -715,8 +627,8 @@ def plot_fcd(
     if v.size == 0:
         raise ValueError("plot_fcd: fcd_values holds no finite value")
     if ks is None:
-        ks = _ks_to_histogram(v, edges, hist)
-    fig = _figure(6.4, 4.2)
+        ks = ks_to_histogram(v, edges, hist)
+    fig = figure(6.4, 4.2)
     ax = fig.subplots()
     lo, hi = min(edges[0], v.min()), max(edges[-1], v.max())
     bins = edges if (v.min() >= edges[0] and v.max() <= edges[-1]) else np.linspace(lo, hi, 41)
@@ -766,7 +678,7 @@ def plot_svi_loss(loss: np.ndarray, path: str | Path) -> Path:
     width = max(1, y.size // 50) | 1  # odd, ~2 % of the run
     med = _running_median(y, width)
     tail = y[-max(1, y.size // 10) :]
-    fig = _figure(7.5, 4.0)
+    fig = figure(7.5, 4.0)
     ax = fig.subplots()
     ax.plot(steps, y, lw=0.5, color="0.6", label="loss")
     ax.plot(steps, med, lw=1.5, color="C0", label=f"running median ({width} steps)")
@@ -840,10 +752,10 @@ def plot_sbc_ranks(
     if n_bins is None:
         n_bins = int(np.clip(n_data // 10, 2, 20))
     n_bins = int(min(n_bins, n_draws + 1))
-    counts, p = _sbc_bins(ranks, n_draws, n_bins)
-    expected, lo, hi = _sbc_band(n_data, p, 0.99)
+    counts, p = sbc_bins(ranks, n_draws, n_bins)
+    expected, lo, hi = sbc_band(n_data, p, 0.99)
     ncols = min(n_par, 4)
-    fig = _figure(3.2 * ncols + 0.3, 2.7 * math.ceil(n_par / ncols) + 0.7)
+    fig = figure(3.2 * ncols + 0.3, 2.7 * math.ceil(n_par / ncols) + 0.7)
     axes = _grid(fig, n_par, ncols)
     x = np.arange(n_bins)
     for k, ax in enumerate(axes):

@@ -34,7 +34,7 @@ from numpyro.infer.util import log_density
 
 from vbt_jax import ConfigError
 
-from . import _arviz
+from .. import _arviz
 from ._elbo import OrderedTraceELBO
 from ._guides import AutoHierarchicalFlow
 

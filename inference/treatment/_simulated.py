@@ -29,7 +29,7 @@ import numpy as np
 import vbt_jax as vbt
 from vbt_jax import ConfigError
 
-from ._forward import monitor_series
+from .._forward import monitor_series
 
 
 class SimulatedPredictions(eqx.Module):
@@ -90,7 +90,7 @@ def simulate_interventions(
     """Simulate ``draws`` posterior draws of a Hopf twin at baseline and under each intervention.
 
     Args:
-        experiment: the twin's :class:`vbt_jax._config.Experiment` (model, connectome,
+        experiment: the twin's :class:`vbt_jax.config.Experiment` (model, connectome,
             coupling, noise, monitors, duration, transient).
         a_draws, G_draws: (D, N) and (D,) posterior draws; ``draws`` of them are taken evenly.
         interventions: name -> Drug on ``a``, Lesion or Stimulation (as
@@ -211,37 +211,3 @@ def simulate_interventions(
         window=window,
         step=step,
     )
-
-
-def plot_fcd_predictions(sp: SimulatedPredictions, path) -> Any:
-    """FCD histograms (pooled over the simulated draws) of the baseline and each intervention."""
-    from vbt_jax._plot import _figure
-
-    from ._plots import _save
-    from ._predict_plots import _colours
-
-    n_v = len(sp.names)
-    fig = _figure(4.6, 3.6)
-    ax = fig.add_subplot()
-    bins = np.linspace(-0.2, 1.0, 49)
-    cols = ["k", *_colours(n_v - 1)]
-    for v, (name, c) in enumerate(zip(sp.names, cols, strict=True)):
-        vals = sp.fcd[:, v].ravel()
-        lbl = name if v == 0 else f"{name} (KS {sp.fcd_ks[:, v].mean():.2f})"
-        ax.hist(
-            vals,
-            bins=bins,
-            density=True,
-            histtype="step",
-            color=c,
-            lw=1.6 if v == 0 else 1,
-            label=lbl,
-        )
-    ax.set_xlabel("FCD value (r between window FCs)")
-    ax.set_ylabel("density")
-    ax.set_title(
-        f"simulated FCD at dose {sp.dose:g}, {sp.draws.size} draw(s) x {sp.duration_s:.0f} s",
-        fontsize=9,
-    )
-    ax.legend(fontsize=6)
-    return _save(fig, path)

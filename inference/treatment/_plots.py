@@ -1,4 +1,5 @@
-"""Figures of treatment predictions: dose-response with bands, ranking, FC-change maps.
+"""Figures of treatment predictions: dose-response with bands, ranking, FC-change maps, the
+simulated FCD and the checks against observed on-drug sessions.
 
 Same conventions as :mod:`inference._plots`: matplotlib's object-oriented API (no pyplot
 state), each PNG written under a temporary name and moved into place.
@@ -7,12 +8,15 @@ state), each PNG written under a temporary name and moved into place.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from vbt_jax._plot import _figure
+from vbt_jax.jobs import figure
 
-from ._plots import _save
+from ..plots import _save
+from ._observed import ObservedCheck
+from ._simulated import SimulatedPredictions
 
 
 def _colours(n: int):
@@ -26,7 +30,7 @@ def plot_dose_response(pred, summ, p_imp, path: str | Path) -> Path:
     """Mean FC change against dose (posterior mean, interval band), and P(improves)."""
     doses = np.asarray(pred.doses, float)
     ncol = 2 if p_imp is not None else 1
-    fig = _figure(5.0 * ncol, 3.8)
+    fig = figure(5.0 * ncol, 3.8)
     axes = fig.subplots(1, ncol, squeeze=False)[0]
     x = np.where(doses > 0, doses, np.nan)
     log = doses.size > 2 and np.nanmin(x) > 0 and np.nanmax(x) / np.nanmin(x) >= 8
@@ -64,7 +68,7 @@ def plot_dose_response(pred, summ, p_imp, path: str | Path) -> Path:
 def plot_ranking(pred, rank, k: int, path: str | Path) -> Path:
     """P(best) of each intervention at one dose, as a horizontal bar chart."""
     order = np.argsort(rank)
-    fig = _figure(5.5, 0.5 + 0.45 * len(pred.names))
+    fig = figure(5.5, 0.5 + 0.45 * len(pred.names))
     ax = fig.add_subplot()
     cols = _colours(len(pred.names))
     ax.barh([pred.names[i] for i in order], rank[order], color=[cols[i] for i in order], alpha=0.85)
@@ -82,7 +86,7 @@ def plot_fc_change(pred, k: int, path: str | Path) -> Path:
     n_i = len(pred.names)
     ncol = min(n_i, 3)
     nrow = -(-n_i // ncol)
-    fig = _figure(3.4 * ncol + 0.8, 3.2 * nrow)
+    fig = figure(3.4 * ncol + 0.8, 3.2 * nrow)
     axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False)).ravel()
     for i, ax in enumerate(axes):
         if i >= n_i:
@@ -107,7 +111,7 @@ def plot_fc_change(pred, k: int, path: str | Path) -> Path:
 def plot_gbc_change(pred, summ, k: int, path: str | Path) -> Path:
     """Regional GBC change (posterior mean and interval) of every intervention at one dose."""
     n_i, n = len(pred.names), len(pred.labels)
-    fig = _figure(max(8.0, 0.11 * n), 1.0 + 1.6 * n_i)
+    fig = figure(max(8.0, 0.11 * n), 1.0 + 1.6 * n_i)
     axes = np.atleast_1d(fig.subplots(n_i, 1, sharex=True, squeeze=False)).ravel()
     x = np.arange(n)
     for i, (ax, c) in enumerate(zip(axes, _colours(n_i), strict=True)):
@@ -129,7 +133,7 @@ def plot_band_power_change(pred, summ, k: int, path: str | Path) -> Path:
     bp = summ["band_power_change_mean"][:, k]  # (I, B, N)
     n_i, n_b, n = bp.shape
     rows = bp.reshape(n_i * n_b, n)
-    fig = _figure(max(8.0, 0.11 * n), 1.2 + 0.3 * n_i * n_b)
+    fig = figure(max(8.0, 0.11 * n), 1.2 + 0.3 * n_i * n_b)
     ax = fig.add_subplot()
     vmax = float(np.nanmax(np.abs(rows))) if np.isfinite(rows).any() else 1.0
     im = ax.imshow(rows, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax)
@@ -155,3 +159,57 @@ def prediction_figures(folder: Path, pred, summ, p_imp, rank, k: int) -> list[Pa
     if pred.band_power is not None:
         out.append(plot_band_power_change(pred, summ, k, folder / "band_power_change.png"))
     return out
+
+
+def plot_observed_check(chk: ObservedCheck, name: str, path) -> Any:
+    """Two panels: the replicated mean FC change with the observed one, and the efficacy's
+    posterior against its prior."""
+
+    fig = figure(9.0, 3.4)
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.hist(chk.predicted_mean_fc_change, bins=40, density=True, color="0.6", label="predicted")
+    ax1.axvline(chk.observed_mean_fc_change, color="C3", lw=2, label="observed")
+    ax1.set_xlabel("change of mean FC")
+    ax1.set_title(f"{name}: posterior predictive p = {chk.p_mean_fc:.2f}", fontsize=9)
+    ax1.legend(fontsize=7)
+    loc, sd = chk.efficacy_prior
+    ef = chk.efficacy_grid
+    prior = np.exp(-0.5 * ((ef - loc) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+    ax2.plot(ef, prior, color="0.5", ls="--", label="prior")
+    ax2.plot(ef, chk.efficacy_posterior, color="C0", label="posterior")
+    lo, hi = chk.efficacy_interval
+    ax2.axvspan(lo, hi, color="C0", alpha=0.15, label=f"{round(100 * chk.prob)}% interval")
+    ax2.set_xlabel("drug efficacy e (relative change of a at full occupancy)")
+    ax2.set_title(f"efficacy {chk.efficacy_mean:+.3f} +/- {chk.efficacy_sd:.3f}", fontsize=9)
+    ax2.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_fcd_predictions(sp: SimulatedPredictions, path) -> Any:
+    """FCD histograms (pooled over the simulated draws) of the baseline and each intervention."""
+
+    n_v = len(sp.names)
+    fig = figure(4.6, 3.6)
+    ax = fig.add_subplot()
+    bins = np.linspace(-0.2, 1.0, 49)
+    cols = ["k", *_colours(n_v - 1)]
+    for v, (name, c) in enumerate(zip(sp.names, cols, strict=True)):
+        vals = sp.fcd[:, v].ravel()
+        lbl = name if v == 0 else f"{name} (KS {sp.fcd_ks[:, v].mean():.2f})"
+        ax.hist(
+            vals,
+            bins=bins,
+            density=True,
+            histtype="step",
+            color=c,
+            lw=1.6 if v == 0 else 1,
+            label=lbl,
+        )
+    ax.set_xlabel("FCD value (r between window FCs)")
+    ax.set_ylabel("density")
+    ax.set_title(
+        f"simulated FCD at dose {sp.dose:g}, {sp.draws.size} draw(s) x {sp.duration_s:.0f} s",
+        fontsize=9,
+    )
+    ax.legend(fontsize=6)
+    return _save(fig, path)

@@ -25,8 +25,9 @@ import numpy as np
 
 import vbt_jax as vbt
 from vbt_jax import ConfigError
+from vbt_jax.features import FISHER_CLIP
 
-from . import _arviz
+from .. import _arviz
 
 _DISTANCES = ("corr", "fisher_z")
 
@@ -112,9 +113,18 @@ def _summaries(fc, iu, target, kind: str):
         r = (x * t).sum(-1) / jnp.sqrt((x * x).sum(-1) * (t * t).sum())
         dist = 1.0 - r
     else:
-        d = jnp.arctanh(jnp.clip(up, -0.999999, 0.999999)) - jnp.arctanh(target)
+        d = vbt.features.fisher_z(up) - jnp.arctanh(target)
         dist = jnp.sqrt((d * d).sum(-1))
     return gbc, mean, dist
+
+
+def gbc_from_z(z: Any, n: int) -> np.ndarray:
+    """(..., N) GBC (mean correlation with the other regions) from (..., E) Fisher-z edges."""
+    z = jnp.asarray(z)
+    iu = np.triu_indices(n, 1)
+    r = jnp.tanh(z)
+    m = jnp.zeros(z.shape[:-1] + (n, n), r.dtype).at[..., iu[0], iu[1]].set(r)
+    return (m + jnp.swapaxes(m, -1, -2)).sum(-1) / (n - 1)
 
 
 def _band_power_np(A, W_items, G, omega, bands_hz) -> np.ndarray:
@@ -295,7 +305,7 @@ def predict_interventions(
         tf = np.asarray(target_fc, dtype=np.float64)
         if tf.shape != (n, n):
             raise ConfigError(f"{fname}: target_fc must be ({n}, {n}), got {tf.shape}")
-        target = jnp.asarray(np.clip(tf[iu], -0.999999, 0.999999), jnp.float32)
+        target = jnp.asarray(np.clip(tf[iu], -FISHER_CLIP, FISHER_CLIP), jnp.float32)
     names = tuple(interventions)
     kinds = tuple(e[0] for e in effects)
     # distinct weight matrices (the input, then one per lesion) and each item's index into them

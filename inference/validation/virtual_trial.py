@@ -85,6 +85,9 @@ import numpy as np
 
 import vbt_jax as vbt
 from vbt_jax import ConfigError
+from vbt_jax.features import FISHER_CLIP
+
+from ..treatment._effects import gbc_from_z
 
 
 class TrialDesign(eqx.Module):
@@ -149,7 +152,7 @@ def _fc_batch(eta, factor, W, G):
 
 
 def _upper_z(fc, iu):
-    return jnp.arctanh(jnp.clip(fc[..., iu[0], iu[1]], -0.999999, 0.999999))
+    return vbt.features.fisher_z(fc[..., iu[0], iu[1]])
 
 
 @jax.custom_jvp
@@ -182,15 +185,6 @@ def _fc_eta(eta, laplacian, G):
     X = 0.5 * (X + X.T)
     sd = jnp.sqrt(jnp.diag(X))
     return X / (sd[:, None] * sd[None, :])
-
-
-def gbc_from_z(z: Any, n: int) -> np.ndarray:
-    """(..., N) GBC (mean correlation with the other regions) from (..., E) Fisher-z edges."""
-    z = jnp.asarray(z)
-    iu = np.triu_indices(n, 1)
-    r = jnp.tanh(z)
-    m = jnp.zeros(z.shape[:-1] + (n, n), r.dtype).at[..., iu[0], iu[1]].set(r)
-    return (m + jnp.swapaxes(m, -1, -2)).sum(-1) / (n - 1)
 
 
 def simulate_cohort(
@@ -260,7 +254,7 @@ def _z_and_jac(eta, laplacian, G, iu):
     X = 0.5 * (X + X.T)
     sd = jnp.sqrt(jnp.diag(X))
     Y = X / sd[:, None]
-    r = jnp.clip((Y / sd[None, :])[iu[0], iu[1]], -0.999999, 0.999999)
+    r = jnp.clip((Y / sd[None, :])[iu[0], iu[1]], -FISHER_CLIP, FISHER_CLIP)
     Yi, Yj = Y[iu[0]], Y[iu[1]]
     dr = a[None, :] * (Yi * Yj - 0.5 * r[:, None] * (Yi**2 + Yj**2))
     return jnp.arctanh(r), dr / (1.0 - r**2)[:, None]

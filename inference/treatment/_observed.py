@@ -38,7 +38,7 @@ import numpy as np
 import vbt_jax as vbt
 from vbt_jax import ConfigError
 
-from ._trial import gbc_from_z
+from ._effects import gbc_from_z
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +108,7 @@ def _z_up(a_d, G_d, e, W, occ_rho):
     n = W.shape[0]
     iu = jnp.triu_indices(n, 1)
     fc = vbt.hopf_fc_symmetric(a_d * (1.0 + e * occ_rho), W, G_d)
-    return jnp.arctanh(jnp.clip(fc[iu], -0.999999, 0.999999))
+    return vbt.features.fisher_z(fc[iu])
 
 
 @functools.partial(jax.jit, static_argnames="replicates")
@@ -238,7 +238,9 @@ def check_observed(
     # ---- the efficacy: exact dz on a coarse grid, RSS on a fine grid by interpolation
     lo_e, hi_e, m = float(grid[0]), float(grid[1]), int(grid[2])
     eg = jnp.linspace(lo_e, hi_e, m, dtype=jnp.float32)
-    dz_obs = jnp.asarray(np.arctanh(post[iu]) - np.arctanh(pre[iu]), jnp.float32)
+    dz_obs = jnp.asarray(
+        vbt.features.fisher_z(post[iu]) - vbt.features.fisher_z(pre[iu]), jnp.float32
+    )
     sel = np.linspace(0, D - 1, min(efficacy_draws, D)).round().astype(int)
 
     terms = [_rss_terms(jnp.asarray(a[d]), G[d], eg, W, occ_rho, dz_obs) for d in sel]
@@ -283,30 +285,3 @@ def check_observed(
         efficacy_prior=(e0, prior_sd),
         prob=prob,
     )
-
-
-def plot_observed_check(chk: ObservedCheck, name: str, path) -> Any:
-    """Two panels: the replicated mean FC change with the observed one, and the efficacy's
-    posterior against its prior."""
-    from vbt_jax._plot import _figure
-
-    from ._plots import _save
-
-    fig = _figure(9.0, 3.4)
-    ax1, ax2 = fig.subplots(1, 2)
-    ax1.hist(chk.predicted_mean_fc_change, bins=40, density=True, color="0.6", label="predicted")
-    ax1.axvline(chk.observed_mean_fc_change, color="C3", lw=2, label="observed")
-    ax1.set_xlabel("change of mean FC")
-    ax1.set_title(f"{name}: posterior predictive p = {chk.p_mean_fc:.2f}", fontsize=9)
-    ax1.legend(fontsize=7)
-    loc, sd = chk.efficacy_prior
-    ef = chk.efficacy_grid
-    prior = np.exp(-0.5 * ((ef - loc) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
-    ax2.plot(ef, prior, color="0.5", ls="--", label="prior")
-    ax2.plot(ef, chk.efficacy_posterior, color="C0", label="posterior")
-    lo, hi = chk.efficacy_interval
-    ax2.axvspan(lo, hi, color="C0", alpha=0.15, label=f"{round(100 * chk.prob)}% interval")
-    ax2.set_xlabel("drug efficacy e (relative change of a at full occupancy)")
-    ax2.set_title(f"efficacy {chk.efficacy_mean:+.3f} +/- {chk.efficacy_sd:.3f}", fontsize=9)
-    ax2.legend(fontsize=7)
-    return _save(fig, path)

@@ -1,0 +1,150 @@
+"""Checks of a fitted twin: the FC of the posterior predictive on training and held-out
+edges, and the nonlinear noisy simulation at posterior draws (FC and FCD)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import vbt_jax as vbt
+
+from .._forward import monitor_series, with_parameters
+from .._likelihoods import fisher_z
+from ..metrics import ks_to_histogram, pearson
+from ._setup import FitSetup
+
+
+def fc_quality(setup: FitSetup, pp: dict[str, np.ndarray], sigma: np.ndarray) -> dict[str, Any]:
+    """FC fit quality of the analytic/forward prediction: r on training and held-out edges,
+    and the coverage of the held-out edges by the 90% posterior predictive interval."""
+    n = setup.fc.shape[0]
+    iu = np.triu_indices(n, 1)
+    obs = setup.fc[iu]
+    pred = pp["pred_fc"][:, iu[0], iu[1]]
+    mean = np.tanh(fisher_z(pred).mean(axis=0))
+    tr, te = setup.train_edges, ~setup.train_edges
+    out = {"fc_r_train": pearson(mean[tr], obs[tr]), "fc_r_all": pearson(mean, obs)}
+    rng = np.random.default_rng(setup.config.seed + 7)
+    zrep = fisher_z(pred) + rng.normal(size=pred.shape) * sigma[: pred.shape[0], None]
+    lo, hi = np.quantile(zrep, [0.05, 0.95], axis=0)
+    zobs = fisher_z(obs)
+    if te.any():
+        out["fc_r_heldout"] = pearson(mean[te], obs[te])
+        out["heldout_coverage_90"] = float(np.mean((zobs[te] >= lo[te]) & (zobs[te] <= hi[te])))
+    out["train_coverage_90"] = float(np.mean((zobs[tr] >= lo[tr]) & (zobs[tr] <= hi[tr])))
+    full = np.eye(n)
+    full[iu] = mean
+    full[iu[1], iu[0]] = mean
+    return out, full
+
+
+def simulate_check(setup: FitSetup, flat: dict[str, np.ndarray], draws: int, progress: bool):
+    """Simulate the experiment at ``draws`` posterior draws (noise seeds differ) and measure
+    simulated FC against the data and the FCD distribution against the reference.
+
+    Returns:
+        ``(quality dict, fc_sim mean (N, N), fcd values of the first draw)``.
+    """
+    cfg = setup.config
+    exp = setup.experiment
+    n_total = next(iter(flat.values())).shape[0]
+    idx = np.linspace(0, n_total - 1, draws).round().astype(int)
+    names = [p.name for p in setup.twin.priors] + list(setup.twin.fixed)
+    params = {
+        k: np.asarray(flat[k])[idx] if k in flat else np.full(draws, setup.twin.fixed[k])
+        for k in names
+    }
+    kw = exp.simulate_kwargs()
+    period = {m.name: m.period for m in exp.monitors}
+    source = "bold" if "bold" in period else "tavg" if "tavg" in period else "raw"
+    model0 = exp.model
+    init = None if exp.initial_state is None else jnp.asarray(exp.initial_state)
+
+    def one(p, key):
+        model, coupling = with_parameters(model0, kw["coupling"], p)
+        # "flag", not "raise": a diverged draw is reported and left out below instead of
+        # failing the whole fit, and a program without the error callback can be loaded from
+        # the persistent compilation cache on the next fit
+        sol = vbt.simulate(
+            model,
+            exp.connectome,
+            key=key,
+            initial_state=init,
+            **{**kw, "coupling": coupling, "on_divergence": "flag"},
+        )
+        return monitor_series(sol, source, model0), sol.ts[source], sol.diverged
+
+    keys = jax.random.split(jax.random.key(cfg.seed + 1), draws)
+    t0 = time.perf_counter()
+    if progress:
+        print(f"simulating {draws} posterior draws for the FC/FCD check ...", file=sys.stderr)
+    xs, ts, diverged = jax.jit(jax.vmap(one))({k: jnp.asarray(v) for k, v in params.items()}, keys)
+    diverged = np.asarray(diverged, bool)
+    if diverged.all():
+        raise FloatingPointError(
+            f"every one of the {draws} posterior draws simulated for the FC/FCD check diverged "
+            "(NaN/inf): lower [simulation] dt or the noise in the experiment config"
+        )
+    if diverged.any():
+        warnings.warn(
+            f"{int(diverged.sum())} of {draws} posterior draws diverged (NaN/inf) in the "
+            "FC/FCD check and are left out of it",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    xs, ts = np.asarray(xs, float)[~diverged], np.asarray(ts[0])
+    draws = int((~diverged).sum())
+    x = xs[:, ts > cfg.experiment.simulation.transient]
+    n = setup.fc.shape[0]
+    iu = np.triu_indices(n, 1)
+    fcs = np.stack([np.corrcoef(xi, rowvar=False) for xi in x])
+    fc_sim = np.tanh(fisher_z(fcs).mean(axis=0))
+    obs = setup.fc[iu]
+    tr, te = setup.train_edges, ~setup.train_edges
+    q = {
+        "sim_seconds": time.perf_counter() - t0,
+        "sim_draws": int(draws),
+        "sim_diverged": int(diverged.sum()),
+        "sim_fc_r_all": pearson(fc_sim[iu], obs),
+        "sim_fc_r_per_draw": [pearson(f[iu], obs) for f in fcs],
+    }
+    if te.any():
+        q["sim_fc_r_heldout"] = pearson(fc_sim[iu][te], obs[te])
+        q["sim_fc_r_train"] = pearson(fc_sim[iu][tr], obs[tr])
+    fcd_vals = None
+    if x.shape[1] >= cfg.fcd_window + 2 * cfg.fcd_step:
+        vals = []
+        for xi in x:
+            m = np.asarray(vbt.features.fcd(jnp.asarray(xi), cfg.fcd_window, cfg.fcd_step))
+            vals.append(
+                np.asarray(
+                    vbt.features.fcd_values(
+                        jnp.asarray(m), min_separation=math.ceil(cfg.fcd_window / cfg.fcd_step)
+                    )
+                )
+            )
+        fcd_vals = np.concatenate(vals)
+        q["fcd_window_samples"] = cfg.fcd_window
+        q["fcd_step_samples"] = cfg.fcd_step
+        q["fcd_mean"] = float(fcd_vals.mean())
+        if cfg.fcd_reference is not None:
+            if cfg.fcd_reference == "dk84":
+                edges, hist = vbt.dk84_fcd_reference()
+            else:
+                with np.load(cfg.fcd_reference) as z:
+                    edges, hist = z["edges"], z["hist"]
+            q["fcd_ks"] = ks_to_histogram(fcd_vals, edges, hist)
+            q["fcd_ks_per_draw"] = [
+                ks_to_histogram(v, edges, hist) for v in np.array_split(fcd_vals, draws)
+            ]
+    return q, fc_sim, fcd_vals
+
+
+__all__ = ["fc_quality", "simulate_check"]

@@ -1,0 +1,150 @@
+"""``vbt fit``: build a twin from a fit config, run the engine, check the fit, write a run folder.
+
+Run folder contents: ``posterior.nc`` (ArviZ InferenceData), ``summary.csv`` and ``summary.md``
+(table, fit quality, warnings), ``fit_quality.json``, ``figures/*.png``, ``config.toml``,
+``versions.json``. The folder appears only when complete (written as ``<out>.partial-*`` and
+renamed). The engine checkpoints into ``<out>.checkpoint/``; rerunning the same command after
+an interruption resumes from it, and it is deleted once the run folder is written.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import vbt_jax as vbt
+from vbt_jax.jobs import RunFolder
+
+from .._output import (
+    predictive_draws,
+    prior_draws,
+    save_netcdf,
+    summarize,
+    to_inference_data,
+)
+from ..metrics import pearson
+from ._checks import fc_quality, simulate_check
+from ._config import FitConfig
+from ._figures import _figures
+from ._report import _write_summary_md
+from ._setup import FitSetup, run_engine, setup_fit
+
+
+def _thin(flat: dict[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
+    n = next(iter(flat.values())).shape[0]
+    idx = np.linspace(0, n - 1, min(k, n)).round().astype(int)
+    return {key: v[idx] for key, v in flat.items()}
+
+
+def fit_run_folder(
+    cfg: FitConfig,
+    out: RunFolder | str | Path,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    figures: bool = True,
+) -> Path:
+    """Run a fit config end to end and write the run folder ``out`` (see module docstring).
+
+    Args:
+        cfg: the validated fit config.
+        out: the run folder (a :class:`vbt_jax.jobs.RunFolder`, or a path checked here with
+            ``force``).
+        force: replace an existing folder (when ``out`` is a path).
+        progress: progress bars and messages on stderr.
+        figures: draw the PNG figures.
+
+    Returns:
+        The run folder's path.
+
+    Raises:
+        ConfigError: invalid config; DataError: invalid data (both before any compilation);
+        ArgumentError: ``out`` cannot be written (exists without ``force``, is a file, or its
+        parent folder is missing).
+    """
+    started = time.perf_counter()
+    folder = out if isinstance(out, RunFolder) else RunFolder.prepare(out, force=force)
+    out = folder.path
+    setup = setup_fit(cfg)
+    ckpt = out.with_name(out.name + ".checkpoint")
+    if progress:
+        state = "resuming from" if ckpt.exists() else "checkpoints in"
+        print(
+            f"vbt fit: {cfg.engine} on {len(setup.twin.priors)} priors, "
+            f"{int(setup.train_edges.sum())} training edges; {state} {ckpt}",
+            file=sys.stderr,
+        )
+    result = run_engine(setup, ckpt, progress)
+    flat = result.flat()
+    record = ("fc",) + (("band_power",) if "band_power" in setup.observed else ())
+    prior = prior_draws(setup.twin, seed=cfg.seed + 2, num=500)
+    pp = predictive_draws(setup.twin, _thin(flat, 400), seed=cfg.seed + 3, record=record)
+    sigma = _thin(flat, 400)["sigma_fc"]
+    quality, fc_pred = fc_quality(setup, pp, sigma)
+    quality["engine"] = cfg.engine
+    quality["engine_seconds"] = result.info["seconds"]
+    if "psis_khat" in result.info:  # SVI with resample: < 0.7 means the draws can be trusted
+        quality["svi_psis_khat"] = result.info["psis_khat"]
+    latent = _latent_names(setup)
+    quality["n_parameters"] = int(
+        sum(np.prod(v.shape[2:], dtype=int) for k, v in result.posterior.items() if k in latent)
+    )
+    quality["n_regions"] = int(setup.fc.shape[0])
+    fc_sim = fcd_vals = None
+    if cfg.check_draws > 0:
+        q, fc_sim, fcd_vals = simulate_check(setup, flat, cfg.check_draws, progress)
+        quality.update(q)
+    bp_pred = None
+    if "band_power" in setup.observed:
+        obs_bp = setup.observed["band_power"]
+        mask = setup.twin.likelihoods[1].mask[:, 0]
+        bp_pred = pp["pred_band_power"]
+        mean_bp = bp_pred.mean(axis=0)
+        quality["band_power_r"] = pearson(np.log(mean_bp[mask]), np.log(obs_bp[mask]))
+    attrs = {"engine": cfg.engine, "config": str(cfg.experiment.path), "vbt_jax": vbt.__version__}
+    # the (draw, N, N) predicted FC matrices stay out of the file (fc_predicted.npy holds their
+    # mean); the replicated observations (site "fc", Fisher z per edge) go in
+    pp_all = {k: v.astype(np.float32) for k, v in pp.items() if k != "pred_fc"}
+    idata = to_inference_data(
+        setup.twin,
+        result,
+        setup.data,
+        prior=prior,
+        posterior_predictive=pp_all,
+        constant_data={
+            "train_edges": setup.train_edges.astype(np.int8),
+            **{f"map_{k}": v for k, v in setup.maps.items()},
+        },
+        attrs=attrs,
+    )
+    table, msgs = summarize(idata, setup.twin)
+    with folder.write(config_text=cfg.experiment.text) as partial:
+        save_netcdf(idata, partial / "posterior.nc")
+        table.to_csv(partial / "summary.csv")
+        quality["warnings"] = msgs
+        quality["total_seconds"] = time.perf_counter() - started
+        (partial / "fit_quality.json").write_text(json.dumps(quality, indent=2) + "\n")
+        np.save(partial / "fc_predicted.npy", fc_pred)
+        if fc_sim is not None:
+            np.save(partial / "fc_simulated.npy", fc_sim)
+        _write_summary_md(partial / "summary.md", cfg, table, quality, msgs)
+        if result.engine == "svi":
+            np.savetxt(partial / "svi_loss.csv", np.asarray(result.info["loss"]), fmt="%.8g")
+        if figures:
+            _figures(partial / "figures", setup, idata, result, fc_pred, fc_sim, fcd_vals, bp_pred)
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return out
+
+
+def _latent_names(setup: FitSetup) -> set[str]:
+    from ..engines import model_sites
+
+    return set(model_sites(setup.twin, setup.data)["latent"])
+
+
+__all__ = ["fit_run_folder"]

@@ -1,0 +1,62 @@
+"""``summary.md`` of a fit run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._config import FitConfig
+
+
+def _markdown_table(table) -> str:
+    cols = ["mean", "sd", table.columns[2], table.columns[3], "r_hat", "ess_bulk", "shrinkage"]
+    cols = [c for c in cols if c in table.columns]
+    lines = ["| parameter | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for idx, row in table.iterrows():
+        lines.append(f"| {idx} | " + " | ".join(f"{row[c]:.4g}" for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def _write_summary_md(path: Path, cfg: FitConfig, table, quality: dict, msgs: list[str]) -> None:
+    q = quality
+    lines = [f"# Fit of {cfg.experiment.path.name}", ""]
+    lines.append(
+        f"Engine: {cfg.engine}, {q['engine_seconds']:.1f} s; {q['n_parameters']} "
+        f"parameters for {q['n_regions']} regions."
+    )
+    lines.append("")
+    lines.append("## Fit quality")
+    lines.append("")
+    for k in (
+        "fc_r_train",
+        "fc_r_heldout",
+        "fc_r_all",
+        "heldout_coverage_90",
+        "train_coverage_90",
+        "sim_fc_r_train",
+        "sim_fc_r_heldout",
+        "sim_fc_r_all",
+        "fcd_ks",
+        "band_power_r",
+    ):
+        if k in q:
+            lines.append(f"- {k}: {q[k]:.3f}")
+    lines.append("")
+    lines.append(
+        "`fc_r_*`: Pearson r between the posterior-mean analytic FC and the data over "
+        "training edges, held-out edges (never seen by the likelihood) and all edges; "
+        "`sim_*`: the same for FC of simulations at posterior draws; `fcd_ks`: KS "
+        "distance between simulated FCD values and the reference histogram."
+    )
+    lines.append("")
+    if msgs:
+        lines.append("## Warnings")
+        lines.append("")
+        lines.extend(f"- {m}" for m in msgs)
+        lines.append("")
+    glob = table.loc[[r for r in table.index if "[" not in r]]
+    lines.append("## Global and hyper-parameters")
+    lines.append("")
+    lines.append(_markdown_table(glob))
+    lines.append("")
+    lines.append("Regional parameters: see summary.csv.")
+    path.write_text("\n".join(lines) + "\n")
