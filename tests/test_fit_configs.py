@@ -116,6 +116,22 @@ def test_fit_bold_errors(tmp_path):
         setup_fit(cfg)
 
 
+def test_validate_checks_the_fit_data_before_compiling(tmp_path, capsys):
+    """``vbt validate`` on a fit config reads its data as ``vbt fit`` would: a BOLD table with
+    the wrong number of regions is reported with the file and both counts."""
+    x = _subject_series(200)
+    table = tmp_path / "sub.tsv"
+    np.savetxt(table, x, delimiter="\t")
+    good = _bold_config(tmp_path, f'bold = "{table.name}"\ntr = 0.72')
+    assert main(["validate", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "[fit]" in out and f"data        FC 84 x 84 from {table.resolve()}; volumes 200" in out
+    np.savetxt(table, x[:, :83], delimiter="\t")
+    assert main(["validate", str(good)]) == 1
+    err = capsys.readouterr().err
+    assert "vbt validate: error:" in err and "sub.tsv" in err and "83" in err and "84" in err
+
+
 def test_simulate_check_leaves_out_diverged_draws():
     """A posterior draw whose simulation diverges is counted, warned about and left out of the
     FC/FCD check instead of failing the fit; if every draw diverges, the error says so."""

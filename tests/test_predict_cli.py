@@ -365,3 +365,28 @@ def test_observed_section_errors(twin_dir, tmp_path):
         load_predict_config(
             _config(tmp_path, twin_dir, base.replace("n_timepoints = 1200", "n_timepoints = 2"))
         )
+
+
+def test_validate_reads_the_twin_and_every_file_before_compiling(twin_dir, tmp_path, capsys):
+    """``vbt validate`` on a predict config loads the twin, places every intervention on its
+    regions and reads the observed sessions, as ``vbt predict`` does before compiling."""
+    np.save(tmp_path / "post.npy", np.eye(84))
+    observed = (
+        '\n[[predict.observed]]\nintervention = "psy"\ndose = 1.0\nfc_pre = "dk84"\n'
+        'fc_post = "post.npy"\nn_timepoints = 1200\n'
+    )
+    good = _config(tmp_path, twin_dir, CONFIG + observed)
+    assert main(["validate", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert f"{good.resolve()}: OK" in out
+    assert f"twin        {twin_dir.resolve()} (6 of 6 posterior draws, 84 regions)" in out
+    assert "intervention lesion: lesion" in out and "observed    psy at dose 1" in out
+    # an FC of another size: found by validate, naming the section, key, file and both sizes
+    np.save(tmp_path / "post.npy", np.eye(76))
+    assert main(["validate", str(good)]) == 1
+    err = capsys.readouterr().err
+    assert "[predict.observed.0] fc_post" in err and "76 x 76; the twin has 84" in err
+    # a stimulation target the twin does not have
+    bad = _config(tmp_path, twin_dir, CONFIG.replace('"R.RMFG"', '"R.XYZ"'), name="q.toml")
+    assert main(["validate", str(bad)]) == 1
+    assert "R.XYZ" in capsys.readouterr().err

@@ -292,7 +292,7 @@ def parse_predict(path: Path, text: str, data: dict[str, Any]) -> PredictConfig:
     t = Table(path, "predict", data["predict"], _PREDICT)
     base = path.parent
     twin = Path(t.string("twin", what="a vbt fit run folder")).expanduser()
-    twin = twin if twin.is_absolute() else (base / twin)
+    twin = (twin if twin.is_absolute() else (base / twin)).resolve()
     doses = t.value("doses", lower="non-negative", what="doses in the drugs' EC50 unit")
     doses = (doses,) if isinstance(doses, float) else doses
     if len(set(doses)) != len(doses):

@@ -346,7 +346,7 @@ def find_config(name: str) -> Path:
     then beside the package (an editable install): what a notebook run from anywhere in the
     repository needs."""
     here = Path.cwd().resolve()
-    for base in (here, *here.parents, Path(__file__).resolve().parents[1]):
+    for base in (here, *here.parents, Path(__file__).resolve().parents[2]):
         if (base / "configs" / name).is_file():
             return base / "configs" / name
     raise FileNotFoundError(f"configs/{name} not found above {here} nor beside the package")
