@@ -51,8 +51,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import vbt_jax as vbt
-from vbt_jax.features import ks_to_histogram as _ks_to_histogram
 from vbt_jax.config import build_experiment, find_config, load_config
+from vbt_jax.features import ks_to_histogram as _ks_to_histogram
 
 QUICK = os.environ.get("VBT_NOTEBOOK_QUICK") == "1"
 

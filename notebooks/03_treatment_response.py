@@ -55,13 +55,16 @@ import numpy as np
 from IPython.display import Image, display
 
 import inference as inf
-from inference import validation
 import vbt_jax as vbt
-from inference.fit import load_fit_config
-from inference.fit import fit_run_folder
-from inference.treatment import plot_observed_check
-from inference.treatment import plot_dose_response, plot_fc_change, plot_ranking
-from vbt_jax.config import build_experiment, find_config, load_config
+from inference import validation
+from inference.fit import fit_run_folder, load_fit_config
+from inference.treatment import (
+    plot_dose_response,
+    plot_fc_change,
+    plot_observed_check,
+    plot_ranking,
+)
+from vbt_jax.config import build_experiment, find_config
 from vbt_jax.interventions import (
     antipsychotic_d2,
     benzodiazepine_gabaa,
@@ -191,7 +194,7 @@ print(f"{path.name}: reloaded identical: {nc_same}")
 # sign and spatial pattern must agree.
 
 # %%
-exp_cfg = load_config(fit_dir / "config.toml")
+exp_cfg = twin.experiment_config  # the [fit] experiment the twin was fitted with
 if QUICK:
     exp_cfg = exp_cfg.with_simulation(duration=380_000.0)  # 20 s transient + 500 volumes
 exp = build_experiment(exp_cfg)
@@ -317,7 +320,8 @@ t, s = trial["true"], trial["shuffled"]
 post = t["posterior"]
 lo, hi = np.quantile(post["e_pop"], [0.05, 0.95])
 print(f"trial in {trial_seconds:.0f} s")
-print(f"population efficacy: true {validation.TrialDesign().e_pop}, 90% interval ({lo:.3f}, {hi:.3f})")
+e_true = validation.TrialDesign().e_pop
+print(f"population efficacy: true {e_true}, 90% interval ({lo:.3f}, {hi:.3f})")
 print(f"90% predictive coverage of held-out regional changes: {t['coverage']:.3f}")
 print(f"responder AUC: {t['auc']:.3f}")
 print(

@@ -203,6 +203,19 @@ def test_summary_csv_and_ranking(run):
     best = np.argmin(dist[:, :, k], axis=1)
     expect = np.bincount(best, minlength=4) / best.size
     assert [rank[n] for n in ("psy", "d2", "lesion", "stim")] == pytest.approx(expect.tolist())
+    # best first by P(best), ties by P(improves): a P(best) of 0 does not hide P(improves)
+    table = list(csv.DictReader((out / "ranking.csv").open()))
+    assert [int(x["rank"]) for x in table] == [1, 2, 3, 4]
+    keys = [(-float(x["prob_best"]), -float(x["prob_improves"])) for x in table]
+    assert keys == sorted(keys)
+    p_by_name = {x["intervention"]: float(x["prob_improves"]) for x in table}
+    names = ("psy", "d2", "lesion", "stim")
+    assert [p_by_name[n] for n in names] == pytest.approx(
+        [(dist[:, i, k] < base).mean() for i in range(4)]
+    )
+    report = (out / "report.md").read_text()
+    rows = [ln for ln in report.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
+    assert [ln.split(" | ")[1] for ln in rows[:4]] == [x["intervention"] for x in table]
 
 
 def test_unstable_intervention_is_flagged(twin_dir, tmp_path):

@@ -61,7 +61,7 @@ import vbt_jax as vbt
 from vbt_jax.jobs import RunFolder
 
 from ._config import PredictConfig
-from ._report import _summary_rows, _write_csv, _write_report
+from ._report import _summary_rows, _write_csv, _write_report, ranking_rows
 from ._twin import PredictInputs, prepare_predict
 
 # ------------------------------------------------------------------------------ the job
@@ -173,13 +173,7 @@ def predict_run_folder(
         save_netcdf(idata, partial / "predictions.nc")
         _write_csv(partial / "summary.csv", rows)
         if rank is not None:
-            _write_csv(
-                partial / "ranking.csv",
-                [
-                    {"intervention": n, "kind": k, "prob_best": float(p)}
-                    for n, k, p in zip(pred.names, pred.kinds, rank, strict=True)
-                ],
-            )
+            _write_csv(partial / "ranking.csv", ranking_rows(pred, summ, p_imp, rank, k_rep))
         info["seconds"] = time.perf_counter() - started
         (partial / "twin.json").write_text(json.dumps(info, indent=2) + "\n")
         if checks:

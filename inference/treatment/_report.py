@@ -27,6 +27,26 @@ def _summary_rows(pred, summ, p_imp) -> list[dict[str, Any]]:
     return rows
 
 
+def ranking_rows(pred, summ, p_imp, rank, k_rep: int) -> list[dict[str, Any]]:
+    """The ranking at the report dose, best first: by P(best), then by P(improves) (so an
+    intervention that improves on the baseline in most draws is not hidden among the
+    P(best) = 0 rows), then by name."""
+    keys = [(-rank[i], -p_imp[i, k_rep], pred.names[i]) for i in range(len(pred.names))]
+    order = sorted(range(len(pred.names)), key=keys.__getitem__)
+    return [
+        {
+            "rank": j + 1,
+            "intervention": pred.names[i],
+            "kind": pred.kinds[i],
+            "prob_best": float(rank[i]),
+            "prob_improves": float(p_imp[i, k_rep]),
+            "prob_unstable": float(summ["prob_unstable"][i, k_rep]),
+            "mean_fc_change": float(summ["mean_fc_change_mean"][i, k_rep]),
+        }
+        for j, i in enumerate(order)
+    ]
+
+
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     import csv
 
@@ -72,20 +92,26 @@ def _write_report(
         lines.append(f"- **{name}** ({pred.kinds[i]})")
     lines += ["", f"## Ranking at dose {dose:g}", ""]
     if rank is not None:
-        order = np.argsort(-rank)
         lines += [
             "| rank | intervention | P(best) | P(improves) | mean FC change "
             f"({pct}% interval) | P(unstable) |",
             "|---|---|---|---|---|---|",
         ]
-        for j, i in enumerate(order):
+        for row in ranking_rows(pred, summ, p_imp, rank, k_rep):
+            i = pred.names.index(row["intervention"])
             lines.append(
-                f"| {j + 1} | {pred.names[i]} | {rank[i]:.2f} | {p_imp[i, k_rep]:.2f} | "
+                f"| {row['rank']} | {row['intervention']} | {row['prob_best']:.2f} | "
+                f"{row['prob_improves']:.2f} | "
                 f"{summ['mean_fc_change_mean'][i, k_rep]:+.4f} "
                 f"({summ['mean_fc_change_lo'][i, k_rep]:+.4f}, "
                 f"{summ['mean_fc_change_hi'][i, k_rep]:+.4f}) | "
-                f"{summ['prob_unstable'][i, k_rep]:.2f} |"
+                f"{row['prob_unstable']:.2f} |"
             )
+        lines += [
+            "",
+            "Ordered by P(best) (the share of posterior draws in which the intervention is "
+            "closest to the target), then by P(improves).",
+        ]
     else:
         lines.append("No target FC: no ranking (set [predict] target_fc).")
     lines += ["", "## Dose-response of the mean FC change", ""]

@@ -1,75 +1,15 @@
 """A virtual drug trial with known ground truth, to test predictions of treatment response.
 
-Generative design (all numbers in :class:`TrialDesign`):
+Virtual patients on DK-84 are drawn from a stated population (:class:`TrialDesign`), given a
+5-HT2A drug at known doses with known efficacies, and scanned before and after; the pipeline
+fits each patient's baseline from their own pre-treatment scan (:func:`fit_baseline`), the
+efficacy on a training cohort from the observed changes (:func:`fit_efficacy`), and predicts
+the held-out patients' changes (:func:`predict_change`), scored by :func:`evaluate` and
+:func:`heldout_lpd`, with a shuffled-map negative control (:func:`run_virtual_trial`).
 
-- P virtual patients on one structural connectome (DK-84, weights / max). Patient ``p`` has
-  regional Hopf bifurcation parameters ``a_p = -G exp(eta_p)``,
-  ``eta_p = mu_p + beta * strength + tau * z_p`` with ``mu_p ~ N(mu_loc, mu_sd)``,
-  ``z_p ~ N(0, I)`` and ``strength`` the z-scored node strength.
-- Each patient gets a known dose ``d_p`` (log-uniform over ``dose_range``, in EC50 units) of a
-  Hopf drug (default ``psychedelic_5ht2a("hopf")``: ``a' = a (1 + e_p occ(d_p) rho)``) with
-  a patient efficacy ``e_p ~ N(e_pop, e_sd)``.
-- Scans: pre- and post-treatment FC = analytic FC with independent Fisher-z noise of sd
-  ``1 / sqrt(T - 3)`` on every edge (``T`` volumes).
-
-Inference pipeline (defaults of :func:`run_virtual_trial`):
-
-1. Baseline, :func:`fit_baseline`: each patient's ``eta_p`` is the MAP estimate from the
-   pre-treatment scan alone, with the stated population as the prior
-   (``N(mu_loc + beta strength, mu_sd^2 11^T + tau^2 I)``), by Levenberg-Marquardt on the
-   analytic Jacobian (~8 iterations; seconds for 56 patients on a CPU), and its Laplace
-   covariance ``C_p``. One scan of 3486 edges identifies the 84 regional values only weakly:
-   RMS error ~0.42 against the prior sd 0.58, with calibrated Laplace intervals (90 %
-   intervals hold ~0.90 of the true values). (``baseline="noisy_truth"``: truth +
-   N(0, 0.05) per region, ``C = 0.05^2 I``.)
-2. Efficacy, :func:`fit_efficacy`: hierarchical NumPyro model on a training cohort,
-   ``e_pop ~ N(0, 0.5)``, ``e_sd ~ HalfNormal(0.2)``, non-centred ``e_p = e_pop + e_sd u_p``,
-   ``sigma_extra ~ HalfNormal(0.05)``, NUTS. The likelihood is that of the observed CHANGE
-   per edge, ``dz_p = z_post - z_pre``, against the change predicted from the fitted
-   baseline, ``D_p(e) = z(eta_hat_p, e) - z(eta_hat_p, 0)``, with the baseline uncertainty
-   propagated::
-
-       dz_p ~ N(D_p(e_p), (2 / (T - 3) + sigma_extra^2) I + e_p^2 Q_p diag(S_p^2) Q_p^T)
-
-   Why. With the likelihood of the post scan alone, ``z_post ~ N(z(eta_hat, e), ...)`` (the
-   earlier design, ``likelihood="post"``), the efficacy absorbs the baseline's misfit
-   ``z(eta_hat, 0) - z(eta, 0)``, which is of the order of the scan noise on every edge and
-   spatially structured: only 6 of 16 patients' true efficacies (37.5 %) were inside their
-   90 % intervals. In the change the baseline misfit cancels to first order, at the price of
-   a second scan's noise (variance ``2 / (T - 3)``). What remains is the dependence of the
-   change itself on the baseline, ``D(eta, e) - D(eta_hat, e) ~ e A_p (eta - eta_hat)``:
-   mostly one direction per patient (the gain of the response), with a variance along it
-   comparable to the scan noise, so ``sigma_extra`` (independent per edge) cannot absorb
-   it. It is propagated from ``C_p`` through the linearisation (:func:`change_spread`,
-   ``A_p C_p A_p^T = Q_p diag(S_p^2) Q_p^T``, checked against Monte Carlo to ~10 %): the
-   exact Gaussian marginal of the linearised baseline error. Not modelled: the correlation
-   between the baseline error and the pre-scan noise inside ``dz`` (both come from the pre
-   scan). Measured on 16 training patients, seeds 0-4, true efficacies inside the 90 %
-   intervals: 0.875, 0.94, 0.94, 0.94, 0.875 (pooled 73/80 = 0.91) with the propagation;
-   0.81, 0.875, 0.875, 0.81, 0.75 (66/80 = 0.825) without it (``propagate=False``); 0.375
-   (seed 0) with the change likelihood but a vague baseline prior ``N(mu_loc, 1.5^2)``
-   (RMS error 0.7) and no propagation.
-3. :func:`predict_change`: for held-out patients, posterior ``(e_pop, e_sd, sigma_extra)``
-   -> new ``e`` -> a draw of the observed change from the same likelihood (baseline spread
-   and scan noise included) -> post scan = observed pre scan + change -> predictive draws of
-   the observed regional GBC change.
-4. :func:`evaluate`: 90 % interval coverage of the regional GBC change, responder AUC
-   (Mann-Whitney), RMSE of the predictive mean change, posterior predictive p-values of
-   each patient's mean change; :func:`heldout_lpd`: log predictive density of the held-out
-   observed changes (per edge, the same likelihood), the metric of the negative control.
-
-Negative control (the pipeline run with a shuffled receptor map on data from the true map),
-measured on seeds 0-4 (40 held-out patients): the held-out LPD is higher with the true map
-by 5.6, 4.0, 4.6, 5.4, 6.5 nats per patient (82-100 % of patients). The RMSE of the
-predicted regional GBC change does NOT separate the maps (true lower by 3.0, 0.6, 3.9, 2.9 %
-in seeds 0-3, higher by 3.9 % in seed 4), nor do the p-values of the mean change (the
-efficacy fit matches the mean change with either map). The regional GBC change is
-dominated by the network spread of the drug's effect and by scan noise: each region's GBC
-averages its 83 edges, and the network carries a regional change of ``a`` into its
-neighbours' correlations, which smooths the map, so the map-specific part of the regional
-pattern is a few percent of the RMSE (the size of the differences above); the per-edge LPD
-uses all 3486 edges of the change jointly and sees the wrong map. The LPD was chosen after
-RMSE had failed (earlier session); it stays the tested metric, RMSE is reported.
+This is a validation study, not library API. Its design, the reasons behind the likelihood of
+the observed change and the negative control's metric are in ``docs/virtual_trial.md``; its
+measured numbers in ``benchmarks/results/virtual_trial.md`` (``benchmarks/virtual_trial.py``).
 """
 
 from __future__ import annotations
