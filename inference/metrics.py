@@ -1,6 +1,6 @@
-"""Numbers that say how well a fit did: agreement of predicted and observed FC, shrinkage of
-the posterior, KS distance of an FCD sample to a reference histogram, and the binned ranks of
-simulation-based calibration with their binomial bands. Host-side NumPy (float64).
+"""Numbers that say how well a fit did: sampler convergence, agreement of predicted and observed
+FC, shrinkage of the posterior, KS distance of an FCD sample to a reference histogram, and the
+binned ranks of simulation-based calibration with their binomial bands. Host-side NumPy (float64).
 
 The Pearson r and the KS distance to a histogram come from :mod:`vbt_jax.features` (one
 implementation each), re-exported here.
@@ -11,6 +11,34 @@ from __future__ import annotations
 import numpy as np
 
 from vbt_jax.features import ks_to_histogram, pearson, upper_r
+
+
+def convergence(idata, table) -> dict:
+    """Sampler diagnostics of a fit, reported whether or not they are fine.
+
+    Args:
+        idata: the fit's ArviZ InferenceData (``sample_stats.diverging`` for NUTS).
+        table: the summary table (:func:`inference.summarize`), with an ``r_hat`` column.
+
+    Returns:
+        ``divergences`` (count; ``None`` for an engine without them), ``divergence_rate``,
+        ``r_hat_max`` and ``r_hat_max_parameter`` (``None`` when R-hat is undefined, e.g. one
+        chain or SVI draws), ``ess_bulk_min``.
+    """
+    out: dict = {"divergences": None, "divergence_rate": None}
+    ss = getattr(idata, "sample_stats", None)
+    if ss is not None and "diverging" in ss:
+        div = np.asarray(ss["diverging"], bool)
+        out["divergences"] = int(div.sum())
+        out["divergence_rate"] = float(div.mean())
+    out["r_hat_max"] = out["r_hat_max_parameter"] = out["ess_bulk_min"] = None
+    if "r_hat" in table and np.isfinite(np.asarray(table["r_hat"], float)).any():
+        r = table["r_hat"].astype(float)
+        out["r_hat_max"] = float(r.max())
+        out["r_hat_max_parameter"] = str(r.idxmax())
+    if "ess_bulk" in table and np.isfinite(np.asarray(table["ess_bulk"], float)).any():
+        out["ess_bulk_min"] = float(table["ess_bulk"].astype(float).min())
+    return out
 
 
 def shrinkage(prior: np.ndarray | None, posterior: np.ndarray) -> float:

@@ -42,7 +42,10 @@ def test_fit_config_runs_quick(tmp_path, cfg_path):
     # even 50 draws of a quick run must beat a structure-free FC: the SC alone gives r ~ 0.46
     assert q["fc_r_heldout"] > 0.5
     assert 0.0 <= q["heldout_coverage_90"] <= 1.0
-    assert math.isfinite(q["sim_fc_r_all"])
+    assert math.isfinite(q["sim_fc_r_all"]) and q["sim_check"] == "ok"
+    # convergence is reported even when it is fine
+    assert isinstance(q["divergences"], int) and "r_hat_max" in q
+    assert "worst R-hat" in (out / "summary.md").read_text()
     figs = {p.name for p in (out / "figures").iterdir()}
     assert {"prior_posterior.png", "trace_rank.png", "fc_fit.png", "regional_a.png"} <= figs
     if "band_power_r" in q:
@@ -151,5 +154,62 @@ def test_simulate_check_leaves_out_diverged_draws():
     assert q["sim_diverged"] == 1 and q["sim_draws"] == 2
     assert len(q["sim_fc_r_per_draw"]) == 2
     assert np.isfinite(fc_sim).all() and math.isfinite(q["sim_fc_r_all"])
-    with pytest.raises(FloatingPointError, match="every one of the 2 posterior draws"):
-        simulate_check(setup, {"G": flat["G"][:2], "a": np.stack([a_bad, a_bad])}, 2, False)
+    q, fc_sim, _ = simulate_check(
+        setup, {"G": flat["G"][:2], "a": np.stack([a_bad, a_bad])}, 2, False
+    )
+    assert q["sim_check"] == "failed" and fc_sim is None
+    assert "every one of the 2 simulated posterior draws diverged" in q["sim_check_reason"]
+
+
+def test_simulate_check_detects_draws_the_step_cannot_integrate():
+    """Draws whose fast modes make the Heun step at dt = 1 ms unstable (a = -3/ms: |R(-3)| =
+    2.5 per step) are not simulated; the advice names the step that would be stable (2/3 ms
+    for a real mode) and the range of a that separates them."""
+    import dataclasses
+
+    from inference.fit import load_fit_config, setup_fit, simulate_check
+
+    cfg = load_fit_config(Path(__file__).parent.parent / "configs" / "fit_hopf_dk84.toml")
+    cfg = dataclasses.replace(cfg, experiment=cfg.experiment.with_simulation(duration=80_000.0))
+    setup = setup_fit(cfg)
+    n = setup.fc.shape[0]
+    a_ok = np.full(n, -8e-4 * math.exp(-3.7))
+    a_fast = np.full(n, -3.0)
+    flat = {"G": np.full(3, 8e-4), "a": np.stack([a_ok, a_fast, a_ok])}
+    with pytest.warns(RuntimeWarning, match="1 of 3 check draws make the explicit heun step"):
+        q, fc_sim, _ = simulate_check(setup, flat, 3, progress=False)
+    assert q["sim_unstable"] == 1 and q["sim_draws"] == 2 and q["sim_diverged"] == 0
+    assert q["sim_check"] == "ok" and np.isfinite(fc_sim).all()
+    advice = q["sim_unstable_advice"]
+    dt_ok = float(advice.split("dt <= ")[1].split(" ms")[0])
+    # the coupling (G ~ 8e-4/ms) shifts the local rate of -3/ms by less than 0.1%
+    assert dt_ok == pytest.approx(2 / 3, rel=2e-3)
+    assert "a in [-3, -3] for unstable draws" in advice
+    with pytest.warns(RuntimeWarning):
+        q, fc_sim, _ = simulate_check(setup, {"G": flat["G"][:1], "a": a_fast[None]}, 1, False)
+    assert q["sim_check"] == "failed" and fc_sim is None and "dt <=" in q["sim_check_reason"]
+
+
+def test_fit_writes_the_posterior_when_the_simulated_check_fails(tmp_path):
+    """Noise that overflows every simulated draw fails the check, not the fit: the run folder
+    is written with the check marked failed and the reason in fit_quality.json and summary.md;
+    the convergence entries are there even for SVI, where they do not apply."""
+    from inference.fit import fit_run_folder, load_fit_config
+
+    base = (Path(__file__).parent.parent / "configs" / "fit_hopf_dk84.toml").read_text()
+    text = (
+        base.replace("nsig = [2e-10, 2e-10]", "nsig = [1e36, 1e36]")
+        .replace('engine = "nuts"', 'engine = "svi"')
+        .replace("duration = 740000.0", "duration = 80000.0")
+    )
+    path = tmp_path / "fit_noisy.toml"
+    path.write_text(text)
+    cfg = load_fit_config(path).quick()
+    out = fit_run_folder(cfg, tmp_path / "run", progress=False, figures=False)
+    q = json.loads((out / "fit_quality.json").read_text())
+    assert q["sim_check"] == "failed" and "diverged" in q["sim_check_reason"]
+    assert (out / "posterior.nc").is_file() and math.isfinite(q["fc_r_heldout"])
+    assert q["divergences"] is None and q["r_hat_max"] is None
+    md = (out / "summary.md").read_text()
+    assert "simulated FC/FCD check: failed" in md and "divergent transitions: not applicable" in md
+    assert not (tmp_path / "run.checkpoint").exists()

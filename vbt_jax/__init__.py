@@ -82,5 +82,9 @@ from ._observations import load_sensor_timeseries as load_sensor_timeseries
 from ._observations import sensor_band_powers as sensor_band_powers
 from ._solvers import EulerMaruyama as EulerMaruyama
 from ._solvers import Heun as Heun
+from ._stability import StepStability as StepStability
+from ._stability import delay_steps as delay_steps
+from ._stability import network_jacobian as network_jacobian
+from ._stability import step_stability as step_stability
 
 __version__ = "0.1.0"

@@ -27,7 +27,7 @@ from .._output import (
     summarize,
     to_inference_data,
 )
-from ..metrics import pearson
+from ..metrics import convergence, pearson
 from ._checks import fc_quality, simulate_check
 from ._config import FitConfig
 from ._figures import _figures
@@ -97,8 +97,18 @@ def fit_run_folder(
     quality["n_regions"] = int(setup.fc.shape[0])
     fc_sim = fcd_vals = None
     if cfg.check_draws > 0:
-        q, fc_sim, fcd_vals = simulate_check(setup, flat, cfg.check_draws, progress)
+        # the posterior is written whatever happens in the check
+        try:
+            q, fc_sim, fcd_vals = simulate_check(setup, flat, cfg.check_draws, progress)
+        except Exception as e:
+            q = {"sim_check": "failed", "sim_check_reason": f"{type(e).__name__}: {e}"}
         quality.update(q)
+        if q["sim_check"] == "failed" and progress:
+            print(
+                f"vbt fit: the simulated FC/FCD check failed: {q['sim_check_reason']}; "
+                "the posterior is written without it",
+                file=sys.stderr,
+            )
     bp_pred = None
     if "band_power" in setup.observed:
         obs_bp = setup.observed["band_power"]
@@ -123,6 +133,11 @@ def fit_run_folder(
         attrs=attrs,
     )
     table, msgs = summarize(idata, setup.twin)
+    quality |= convergence(idata, table)
+    if quality.get("sim_check") == "failed":
+        msgs = msgs + [f"simulated FC/FCD check failed: {quality['sim_check_reason']}"]
+    elif quality.get("sim_unstable_advice"):
+        msgs = msgs + [quality["sim_unstable_advice"]]
     with folder.write(config_text=cfg.experiment.text) as partial:
         save_netcdf(idata, partial / "posterior.nc")
         table.to_csv(partial / "summary.csv")

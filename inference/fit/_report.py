@@ -24,6 +24,25 @@ def _write_summary_md(path: Path, cfg: FitConfig, table, quality: dict, msgs: li
         f"parameters for {q['n_regions']} regions."
     )
     lines.append("")
+    lines.append("## Convergence")
+    lines.append("")
+    div = q.get("divergences")
+    lines.append(
+        "- divergent transitions: "
+        + ("not applicable (" + q["engine"] + ")" if div is None else f"{div}")
+    )
+    if q.get("r_hat_max") is None:
+        lines.append("- worst R-hat: undefined (one chain or independent draws)")
+    else:
+        lines.append(f"- worst R-hat: {q['r_hat_max']:.3f} ({q['r_hat_max_parameter']})")
+    if q.get("ess_bulk_min") is not None:
+        lines.append(f"- smallest bulk ESS: {q['ess_bulk_min']:.0f}")
+    if "sim_check" in q:
+        state = q["sim_check"]
+        if state == "failed":
+            state += f": {q['sim_check_reason']}"
+        lines.append(f"- simulated FC/FCD check: {state}")
+    lines.append("")
     lines.append("## Fit quality")
     lines.append("")
     for k in (
