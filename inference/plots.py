@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vbt_jax.jobs import figure
+from vbt_jax.jobs import figure, region_ticks
 
 from .metrics import fc_r, ks_to_histogram, pearson, sbc_band, sbc_bins, shrinkage
 
@@ -216,6 +216,7 @@ def plot_fc_fit(
     path: str | Path,
     *,
     title: str = "",
+    labels: Sequence[str] | None = None,
 ) -> Path:
     """Observed and predicted FC side by side, and predicted vs observed upper-triangle edges.
 
@@ -230,13 +231,14 @@ def plot_fc_fit(
             order, True for edges used in the fit; None means all edges are training edges.
         path: the PNG to write.
         title: first line of the figure title.
+        labels: the N region names for the matrix axes (indices when ``None``).
 
     Returns:
         The path of the PNG.
 
     Raises:
-        ValueError: the matrices are not square and equal in shape, or the mask has the wrong
-            length.
+        ValueError: the matrices are not square and equal in shape, the mask has the wrong
+            length, or ``labels`` is not N names.
     """
     fc_obs = np.asarray(fc_obs, dtype=np.float64)
     fc_pred = np.asarray(fc_pred, dtype=np.float64)
@@ -255,6 +257,8 @@ def plot_fc_fit(
                 f"np.triu_indices({n}, 1), got shape {train_edges.shape}"
             )
         train_edges = train_edges.astype(bool)
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"plot_fc_fit: labels has {len(labels)} names, the FC is {n} x {n}")
     r_train, r_test = fc_r(fc_obs, fc_pred, train_edges)
 
     off = ~np.eye(n, dtype=bool)
@@ -262,7 +266,7 @@ def plot_fc_fit(
     vals = vals[np.isfinite(vals)]
     vmax = 1.0 if vals.size == 0 or np.abs(vals).max() <= 1.0 else float(np.abs(vals).max())
 
-    fig = figure(14.0, 4.6)
+    fig = figure(15.5, 5.2)
     ax_o, ax_p, ax_s = fig.subplots(1, 3, width_ratios=[1, 1, 1.1])
     im = None
     for ax, m, name in ((ax_o, fc_obs, "observed FC"), (ax_p, fc_pred, "predicted FC")):
@@ -272,6 +276,8 @@ def plot_fc_fit(
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("region")
         ax.set_ylabel("region")
+        if labels is not None:
+            region_ticks(ax, labels)
     fig.colorbar(im, ax=[ax_o, ax_p], label="Pearson r", shrink=0.85)
 
     iu = np.triu_indices(n, 1)

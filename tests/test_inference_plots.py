@@ -195,6 +195,25 @@ def test_plot_fc_fit(tmp_path):
         _plots.plot_fc_fit(obs, pred, train[:-1], tmp_path / "bad.png")
     with pytest.raises(ValueError, match="fc_pred"):
         _plots.plot_fc_fit(obs, pred[:-1], None, tmp_path / "bad.png")
+    names = [f"R{i}" for i in range(n)]
+    _check_png(_plots.plot_fc_fit(obs, pred, train, tmp_path / "named.png", labels=names))
+    with pytest.raises(ValueError, match="labels has 11 names, the FC is 12 x 12"):
+        _plots.plot_fc_fit(obs, pred, train, tmp_path / "bad.png", labels=names[:-1])
+
+
+@pytest.mark.parametrize("n,shown", [(12, 12), (84, 42), (360, 45)])
+def test_region_ticks_name_the_regions(n, shown):
+    from vbt_jax.jobs import figure, region_ticks
+
+    ax = figure(4, 4).subplots()
+    ax.imshow(np.eye(n))
+    names = [f"ctx-{i}" for i in range(n)]
+    region_ticks(ax, names)
+    xt = [t.get_text() for t in ax.get_xticklabels()]
+    yt = [t.get_text() for t in ax.get_yticklabels()]
+    assert xt == yt and len(xt) == shown and xt[0] == "ctx-0"
+    # every shown name sits on its own row/column
+    assert [names[int(round(v))] for v in ax.get_xticks()] == xt
 
 
 def test_plot_band_power_fit(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .jobs import figure
+from .jobs import figure, region_ticks
 
 
 def _time_axis(times_ms: np.ndarray) -> tuple[np.ndarray, str]:
@@ -195,6 +195,7 @@ def plot_fc(
     *,
     source: str,
     r: float | None = None,
+    labels: Sequence[str] | None = None,
 ) -> None:
     """Simulated FC matrix, and beside it the empirical one when given.
 
@@ -204,11 +205,12 @@ def plot_fc(
         fc_emp: ``(N, N)`` empirical correlation matrix, or None.
         source: what the simulated FC was computed from (e.g. ``"BOLD"``), for the title.
         r: correlation between the two matrices' upper triangles, shown in the title.
+        labels: the N region names for the axes (indices when ``None``).
     """
     mats = [(np.asarray(fc_sim, dtype=np.float64), f"simulated FC ({source})")]
     if fc_emp is not None:
         mats.append((np.asarray(fc_emp, dtype=np.float64), "empirical FC"))
-    fig = figure(4.6 * len(mats) + 0.8, 4.4)
+    fig = figure(5.2 * len(mats) + 0.8, 5.0)
     axes = fig.subplots(1, len(mats), squeeze=False)[0]
     im = None
     for ax, (m, name) in zip(axes, mats):
@@ -218,6 +220,8 @@ def plot_fc(
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("region")
         ax.set_ylabel("region")
+        if labels is not None:
+            region_ticks(ax, labels)
     fig.colorbar(im, ax=list(axes), label="Pearson r", shrink=0.85)
     if r is not None:
         fig.suptitle(f"FC agreement: r = {r:.3f} (upper triangles)")

@@ -432,7 +432,9 @@ def _figures(folder, exp, res, fc, fc_emp, fc_source, r) -> None:
             transient_ms=cfg.simulation.transient,
         )
     if fc is not None:
-        _plot.plot_fc(folder / "fc.png", fc, fc_emp, source=fc_source, r=r)
+        _plot.plot_fc(
+            folder / "fc.png", fc, fc_emp, source=fc_source, r=r, labels=exp.connectome.labels
+        )
 
 
 __all__ = [

@@ -266,6 +266,27 @@ def figure(width: float, height: float):
     return fig
 
 
+def region_ticks(ax, labels, *, axes: str = "xy", max_labels: int = 50) -> None:
+    """Label a region-by-region matrix plot with region names instead of indices.
+
+    Font size shrinks with the number of regions; beyond ``max_labels`` every k-th name is
+    shown. ``axes`` picks the axes that get names (``"x"``, ``"y"`` or ``"xy"``).
+    """
+    labels = [str(v) for v in labels]
+    n = len(labels)
+    step = max(1, -(-n // max_labels))
+    pos = list(range(0, n, step))
+    size = float(min(7.0, max(3.0, 250.0 / max(len(pos), 1))))
+    names = [labels[i] for i in pos]
+    if "x" in axes:
+        ax.set_xticks(pos, names, rotation=90, fontsize=size)
+        ax.set_xlabel("")
+    if "y" in axes:
+        ax.set_yticks(pos, names, fontsize=size)
+        ax.set_ylabel("")
+    ax.tick_params(length=1.5, pad=1)
+
+
 @contextlib.contextmanager
 def atomic_folder(out: Path) -> Iterator[Path]:
     """Write a folder atomically: yield a fresh ``<out>.partial-XXXX`` folder beside ``out``;

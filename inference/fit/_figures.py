@@ -32,6 +32,7 @@ def _figures(folder: Path, setup: FitSetup, idata, result, fc_pred, fc_sim, fcd_
         setup.train_edges,
         folder / "fc_fit.png",
         title="analytic FC at the posterior",
+        labels=twin.labels,
     )
     if fc_sim is not None:
         _plots.plot_fc_fit(
@@ -40,6 +41,7 @@ def _figures(folder: Path, setup: FitSetup, idata, result, fc_pred, fc_sim, fcd_
             setup.train_edges,
             folder / "fc_simulated.png",
             title="simulated FC at posterior draws",
+            labels=twin.labels,
         )
     for p in twin.priors:
         if p.regional:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from vbt_jax.jobs import figure
+from vbt_jax.jobs import figure, region_ticks
 
 from ..plots import _save
 from ._observed import ObservedCheck
@@ -86,7 +86,7 @@ def plot_fc_change(pred, k: int, path: str | Path) -> Path:
     n_i = len(pred.names)
     ncol = min(n_i, 3)
     nrow = -(-n_i // ncol)
-    fig = figure(3.4 * ncol + 0.8, 3.2 * nrow)
+    fig = figure(4.4 * ncol + 0.8, 4.4 * nrow)
     axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False)).ravel()
     for i, ax in enumerate(axes):
         if i >= n_i:
@@ -97,8 +97,9 @@ def plot_fc_change(pred, k: int, path: str | Path) -> Path:
         vmax = vmax if vmax > 0 else 1.0
         im = ax.imshow(m, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
         ax.set_title(pred.names[i], fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        region_ticks(ax, pred.labels, axes="xy" if i % ncol == 0 else "x")
+        if i % ncol:
+            ax.set_yticks([])
         fig.colorbar(im, ax=ax, shrink=0.8)
     fig.suptitle(
         f"predicted FC change at dose {pred.doses[k]:g} (posterior mean; own colour scale "
