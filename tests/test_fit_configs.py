@@ -100,6 +100,15 @@ def test_fit_from_region_timeseries(tmp_path):
     np.testing.assert_allclose(setup.fc, want, atol=1e-10)
     i, j = lik.index
     np.testing.assert_allclose(setup.data["fc"], np.arctanh(want[i, j]), atol=1e-8)
+    # the same subject stored region x time, said so with time_axis = 1
+    table_t = tmp_path / "sub-01_regions_by_time.tsv"
+    np.savetxt(table_t, x.T, delimiter="\t")
+    cfg_t = load_fit_config(
+        _bold_config(tmp_path, f'bold = "{table_t.name}"\ntr = 0.72\ntime_axis = 1')
+    )
+    setup_t = setup_fit(cfg_t)
+    assert setup_t.twin.likelihoods[0].n_timepoints == 300
+    np.testing.assert_allclose(setup_t.fc, want, atol=1e-10)
 
 
 def test_fit_bold_errors(tmp_path):
@@ -117,6 +126,12 @@ def test_fit_bold_errors(tmp_path):
     cfg = load_fit_config(_bold_config(tmp_path, f'bold = "{table.name}"\ntr = 0.72'))
     with pytest.raises(ConfigError, match="83|84"):
         setup_fit(cfg)
+    with pytest.raises(
+        ConfigError, match=r"\[fit.data\].*time_axis must be 0 \(rows are volumes\)"
+    ):
+        load_fit_config(_bold_config(tmp_path, f'bold = "{table.name}"\ntr = 0.72\ntime_axis = 2'))
+    with pytest.raises(ConfigError, match="time_axis apply to a bold series"):
+        load_fit_config(_bold_config(tmp_path, 'fc = "dk84"\ntime_axis = 1'))
 
 
 def test_validate_checks_the_fit_data_before_compiling(tmp_path, capsys):

@@ -17,7 +17,8 @@ check) plus::
     fc = "dk84"                  # or a path (.npy/.csv/.tsv/BIDS relmat)
     n_timepoints = 1200          # volumes behind the FC (omit for a group average)
     # or one subject's BOLD: bold = "sub-01_bold.nii.gz" + atlas = "atlas.nii.gz" (TR from
-    # the header, checked against tr if given), or bold = "regions.tsv" (time x region) + tr;
+    # the header, checked against tr if given), or bold = "regions.tsv" + tr, with
+    # time_axis = 0 (rows are volumes, the default) or 1 (rows are regions);
     # optional band = [0.01, 0.1] (Hz). FC and n_timepoints then come from the series.
     fcd_reference = "dk84"       # or a .npz with edges/hist, or omit
     band_power = "meg_hansen"    # joint fMRI + MEG fit (Hansen et al. relative band power)
@@ -82,11 +83,11 @@ _DATA = (
     "n_timepoints",
     "fcd_reference",
     "band_power",
-    "band_power_sigma",
     "bold",
     "atlas",
     "tr",
     "band",
+    "time_axis",
 )
 _NUTS = (
     "warmup",
@@ -160,6 +161,7 @@ class FitConfig:
     atlas: Path | None = None
     tr: float | None = None
     bold_band: tuple[float, float] | None = None
+    time_axis: int = 0  # of a bold table: 0 rows are volumes, 1 rows are regions
 
     def quick(self) -> FitConfig:
         """Tiny settings for smoke tests: short chains / few SVI steps, no simulated check
@@ -247,6 +249,11 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
     bold = d.file("bold", base)
     atlas = d.file("atlas", base)
     tr = d.number("tr", unit="s") if d.has("tr") else None
+    time_axis = d.raw("time_axis", 0)
+    if time_axis not in (0, 1) or isinstance(time_axis, bool):
+        raise d.error(
+            f"time_axis must be 0 (rows are volumes) or 1 (rows are regions), got {time_axis!r}"
+        )
     bold_band = None
     if d.has("band"):
         b = d.raw("band")
@@ -268,8 +275,10 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
             raise d.error(f"bold {bold.name} is a region-by-time table: give its tr (seconds)")
         if n_tp is not None:
             raise d.error("n_timepoints is read from the bold series; do not give it")
-    elif atlas is not None or bold_band is not None:
-        raise d.error("atlas and band apply to a bold series; give bold")
+        if nifti and d.has("time_axis"):
+            raise d.error("time_axis applies to a table; a NIfTI image has its own axes")
+    elif atlas is not None or bold_band is not None or d.has("time_axis"):
+        raise d.error("atlas, band and time_axis apply to a bold series; give bold")
     band = d.file("band_power", base, names=("meg_hansen",))
     n = Table(path, "fit.nuts", data["fit"].get("nuts", {}), _NUTS)
     nuts = dict(
@@ -342,6 +351,7 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
         atlas=atlas,
         tr=tr,
         bold_band=bold_band,
+        time_axis=time_axis,
     )
 
 

@@ -118,7 +118,9 @@ def _observed_fc(cfg: FitConfig, conn) -> tuple[np.ndarray, int | None]:
         if str(cfg.bold).endswith((".nii", ".nii.gz")):
             ts = vbt.load_nifti_regions(cfg.bold, cfg.atlas, tr=cfg.tr, band=cfg.bold_band)
         else:
-            ts = vbt.load_region_timeseries(cfg.bold, tr=cfg.tr, band=cfg.bold_band)
+            ts = vbt.load_region_timeseries(
+                cfg.bold, tr=cfg.tr, band=cfg.bold_band, time_axis=cfg.time_axis
+            )
         vbt.check_against_connectome(ts, conn)
         x = np.asarray(ts.data, float)
         if x.shape[0] < 10:

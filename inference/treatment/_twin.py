@@ -43,7 +43,7 @@ def load_twin(folder: Path, draws: int | None = None, *, what: str = "twin") -> 
     from .._output import load_netcdf
     from ..fit import load_fit_config
 
-    folder = Path(folder)
+    folder = Path(folder).expanduser().resolve()
     post_path, cfg_path = folder / "posterior.nc", folder / "config.toml"
     if not post_path.is_file() or not cfg_path.is_file():
         raise ConfigError(
