@@ -15,7 +15,7 @@ from vbt_jax._balloon import (
     bold_from_drive,
     bold_signal,
 )
-from vbt_jax._errors import ConfigError
+from vbt_jax._errors import ArgumentError, ShapeError
 
 # SPM12's DCM haemodynamic priors (spm_fx_fmri.m: decay 0.64 /s, autoregulation 0.32 /s,
 # transit 2 s, alpha 0.32, E0 0.32), used where a published response shape is checked.
@@ -253,15 +253,15 @@ def test_grad_matches_finite_difference():
 
 
 def test_errors():
-    with pytest.raises(ConfigError, match="signal_model"):
+    with pytest.raises(ArgumentError, match="signal_model"):
         BalloonParams(signal_model="buxton")
-    with pytest.raises(ConfigError, match="tau"):
+    with pytest.raises(ArgumentError, match="tau"):
         BalloonParams(tau=-1.0)
-    with pytest.raises(ConfigError, match="rho"):
+    with pytest.raises(ArgumentError, match="rho"):
         BalloonParams(rho=1.5)
-    with pytest.raises(ConfigError, match="n_regions"):
+    with pytest.raises(ArgumentError, match="n_regions"):
         balloon_init(0)
-    with pytest.raises(ConfigError, match=r"\(T, N\)"):
+    with pytest.raises(ShapeError, match=r"\(T, N\)"):
         bold_from_drive(jnp.zeros(10), 1e-3, BalloonParams())
-    with pytest.raises(ConfigError, match=r"\(4, 3\)"):
+    with pytest.raises(ShapeError, match=r"\(4, 3\)"):
         bold_from_drive(jnp.zeros((10, 3)), 1e-3, BalloonParams(), x0=jnp.zeros((4, 2)))

@@ -9,7 +9,7 @@ import scipy.integrate
 import scipy.signal
 import scipy.stats
 
-from vbt_jax._errors import ConfigError
+from vbt_jax._errors import ArgumentError, ShapeError
 from vbt_jax.features import (
     DEFAULT_BANDS,
     alpha_peak_frequency,
@@ -58,7 +58,7 @@ def test_fc_correlation_matches_numpy():
     a2 = a + np.diag(np.arange(8.0))
     with jax.enable_x64(True):
         np.testing.assert_allclose(float(fc_correlation(a2, b)), expected, atol=1e-12)
-    with pytest.raises(ConfigError, match=r"\(8, 8\) and \(7, 7\)"):
+    with pytest.raises(ShapeError, match=r"\(8, 8\) and \(7, 7\)"):
         fc_correlation(a, b[:7, :7])
 
 
@@ -92,7 +92,7 @@ def test_fcd_values_and_separation():
     )  # 15 values
     v = np.asarray(fcd_values(m, min_separation=3))
     np.testing.assert_array_equal(v, [m[0, 3], m[0, 4], m[0, 5], m[1, 4], m[1, 5], m[2, 5]])
-    with pytest.raises(ConfigError, match="<= W - 1 = 5"):
+    with pytest.raises(ArgumentError, match="<= W - 1 = 5"):
         fcd_values(m, min_separation=6)
 
 
@@ -183,7 +183,7 @@ def test_relative_band_powers_sum_to_one():
     np.testing.assert_allclose(np.asarray(sum(rel.values())), 1.0, rtol=1e-5)
     # white noise: the fraction is the bandwidth share of 1-60 Hz, within the estimator's noise
     np.testing.assert_allclose(np.asarray(rel["beta"]), 17.0 / 59.0, rtol=0.1)
-    with pytest.raises(ConfigError, match="low_gamma"):
+    with pytest.raises(ArgumentError, match="low_gamma"):
         band_powers(*welch_psd(x, 100.0, 200))  # Nyquist 50 Hz < 60 Hz
 
 
@@ -225,17 +225,17 @@ def test_fc_fcd_gradients_match_finite_differences():
 
 
 def test_validation_errors():
-    with pytest.raises(ConfigError, match=r"\(T, N\).*\(5,\)"):
+    with pytest.raises(ShapeError, match=r"\(T, N\).*\(5,\)"):
         fc(jnp.zeros(5))
-    with pytest.raises(ConfigError, match=r"\[2, 50\]"):
+    with pytest.raises(ArgumentError, match=r"\[2, 50\]"):
         fcd(jnp.zeros((50, 4)), 60, 1)
-    with pytest.raises(ConfigError, match="step"):
+    with pytest.raises(ArgumentError, match="step"):
         fcd(jnp.zeros((50, 4)), 10, 0)
-    with pytest.raises(ConfigError, match="nperseg"):
+    with pytest.raises(ArgumentError, match="nperseg"):
         welch_psd(jnp.zeros(100), 10.0, 200)
-    with pytest.raises(ConfigError, match="noverlap"):
+    with pytest.raises(ArgumentError, match="noverlap"):
         welch_psd(jnp.zeros(100), 10.0, 50, 50)
-    with pytest.raises(ConfigError, match="equally spaced"):
+    with pytest.raises(ArgumentError, match="equally spaced"):
         alpha_peak_frequency(jnp.array([1.0, 2.0, 4.0, 5.0]), jnp.ones(4))
-    with pytest.raises(ConfigError, match="non-empty"):
+    with pytest.raises(ShapeError, match="non-empty"):
         ks_distance(jnp.zeros(0), jnp.ones(3))

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from ._errors import ConfigError
+from ._errors import ArgumentError, ShapeError
 
 _SIGNAL_MODELS = ("stephan2007", "friston2003")
 
@@ -85,7 +85,7 @@ class BalloonParams(eqx.Module):
 
     def __check_init__(self) -> None:
         if self.signal_model not in _SIGNAL_MODELS:
-            raise ConfigError(
+            raise ArgumentError(
                 f"BalloonParams.signal_model must be one of {_SIGNAL_MODELS}, "
                 f"got {self.signal_model!r}"
             )
@@ -94,9 +94,9 @@ class BalloonParams(eqx.Module):
         for name in positive:
             val = getattr(self, name)
             if isinstance(val, numbers.Real) and not val > 0:
-                raise ConfigError(f"BalloonParams.{name} must be > 0, got {val!r}")
+                raise ArgumentError(f"BalloonParams.{name} must be > 0, got {val!r}")
         if isinstance(self.rho, numbers.Real) and not 0 < self.rho < 1:
-            raise ConfigError(f"BalloonParams.rho must be in (0, 1), got {self.rho!r}")
+            raise ArgumentError(f"BalloonParams.rho must be in (0, 1), got {self.rho!r}")
 
     @classmethod
     def friston2003(cls, **kwargs) -> BalloonParams:
@@ -128,10 +128,10 @@ def balloon_init(n_regions: int, dtype=jnp.float32) -> Array:
         Array of shape ``(4, n_regions)``.
 
     Raises:
-        ConfigError: if ``n_regions`` is not a positive integer.
+        ArgumentError: if ``n_regions`` is not a positive integer.
     """
     if not isinstance(n_regions, numbers.Integral) or n_regions < 1:
-        raise ConfigError(f"balloon_init: n_regions must be a positive int, got {n_regions!r}")
+        raise ArgumentError(f"balloon_init: n_regions must be a positive int, got {n_regions!r}")
     x = jnp.ones((4, n_regions), dtype=dtype)
     return x.at[0].set(0)
 
@@ -217,18 +217,18 @@ def bold_from_drive(
         ``(T, N)`` fractional BOLD signal change (see :func:`bold_signal`), dtype of ``z_t``.
 
     Raises:
-        ConfigError: if ``z_t`` is not 2-D or ``x0`` does not have shape ``(4, N)``.
+        ShapeError: if ``z_t`` is not 2-D or ``x0`` does not have shape ``(4, N)``.
     """
     z_t = jnp.asarray(z_t)
     if z_t.ndim != 2:
-        raise ConfigError(f"bold_from_drive: z_t must have shape (T, N), got {z_t.shape}")
+        raise ShapeError(f"bold_from_drive: z_t must have shape (T, N), got {z_t.shape}")
     if not jnp.issubdtype(z_t.dtype, jnp.floating):
         z_t = z_t.astype(jnp.result_type(float))
     n = z_t.shape[1]
     if x0 is None:
         x0 = balloon_init(n, dtype=z_t.dtype)
     elif jnp.shape(x0) != (4, n):
-        raise ConfigError(
+        raise ShapeError(
             f"bold_from_drive: x0 must have shape (4, N) = (4, {n}), got {jnp.shape(x0)}"
         )
     x0 = jnp.asarray(x0, dtype=z_t.dtype)

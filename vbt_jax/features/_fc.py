@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from .._errors import ConfigError, ShapeError
+from .._errors import ArgumentError, ShapeError
 
 
 def fc(x: Array, axis_time: int = 0) -> Array:
@@ -24,16 +24,16 @@ def fc(x: Array, axis_time: int = 0) -> Array:
         with zero variance gives NaN in its row and column (its correlation is undefined).
 
     Raises:
-        ConfigError: if ``x`` is not 2-D or has fewer than 2 time points.
+        ArgumentError / ShapeError: if ``x`` is not 2-D or has fewer than 2 time points.
     """
     x = jnp.asarray(x)
     if x.ndim != 2:
-        raise ConfigError(f"fc: x must have shape (T, N), got shape {x.shape}")
+        raise ShapeError(f"fc: x must have shape (T, N), got shape {x.shape}")
     if axis_time not in (0, 1, -1, -2):
-        raise ConfigError(f"fc: axis_time must be 0 or 1 for a 2-D x, got {axis_time!r}")
+        raise ArgumentError(f"fc: axis_time must be 0 or 1 for a 2-D x, got {axis_time!r}")
     x = jnp.moveaxis(x, axis_time, 0)
     if x.shape[0] < 2:
-        raise ConfigError(f"fc: need at least 2 time points, got x with shape {x.shape}")
+        raise ShapeError(f"fc: need at least 2 time points, got x with shape {x.shape}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     return _pearson(x)
@@ -131,17 +131,17 @@ def fc_correlation(fc_a: Array, fc_b: Array) -> Array:
         Scalar correlation in [-1, 1].
 
     Raises:
-        ConfigError: if the matrices are not square of the same shape with N >= 3 (N = 2 has a
+        ShapeError: if the matrices are not square of the same shape with N >= 3 (N = 2 has a
             single off-diagonal value, whose correlation is undefined).
     """
     fc_a, fc_b = jnp.asarray(fc_a), jnp.asarray(fc_b)
     if fc_a.ndim != 2 or fc_a.shape[0] != fc_a.shape[1] or fc_a.shape != fc_b.shape:
-        raise ConfigError(
+        raise ShapeError(
             f"fc_correlation: fc_a and fc_b must be square (N, N) of one shape, got "
             f"{fc_a.shape} and {fc_b.shape}"
         )
     if fc_a.shape[0] < 3:
-        raise ConfigError(f"fc_correlation: need N >= 3 regions, got N = {fc_a.shape[0]}")
+        raise ShapeError(f"fc_correlation: need N >= 3 regions, got N = {fc_a.shape[0]}")
     dtype = jnp.result_type(fc_a, fc_b, float)
     u = jnp.stack([_upper(fc_a), _upper(fc_b)], axis=1).astype(dtype)
     return _pearson(u)[0, 1]

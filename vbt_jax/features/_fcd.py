@@ -10,13 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from .._errors import ConfigError
+from .._errors import ArgumentError, ShapeError
 from ._fc import _pearson, _upper
 
 
 def _positive_int(name: str, value) -> int:
     if not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{name} must be a positive int (a number of samples), got {value!r}")
+        raise ArgumentError(f"{name} must be a positive int (a number of samples), got {value!r}")
     return int(value)
 
 
@@ -37,19 +37,19 @@ def fcd(x: Array, window: int, step: int) -> Array:
         ``(W, W)`` symmetric matrix, dtype of ``x``.
 
     Raises:
-        ConfigError: if ``x`` is not 2-D with N >= 3, or ``window``/``step`` are not positive
-            ints, ``window`` < 2 or ``window`` > T.
+        ArgumentError / ShapeError: if ``x`` is not 2-D with N >= 3, or ``window``/``step`` are not
+            positive ints, ``window`` < 2 or ``window`` > T.
     """
     x = jnp.asarray(x)
     if x.ndim != 2:
-        raise ConfigError(f"fcd: x must have shape (T, N), got shape {x.shape}")
+        raise ShapeError(f"fcd: x must have shape (T, N), got shape {x.shape}")
     n_t, n = x.shape
     if n < 3:
-        raise ConfigError(f"fcd: need N >= 3 regions to correlate FC triangles, got N = {n}")
+        raise ShapeError(f"fcd: need N >= 3 regions to correlate FC triangles, got N = {n}")
     window = _positive_int("fcd: window", window)
     step = _positive_int("fcd: step", step)
     if not 2 <= window <= n_t:
-        raise ConfigError(f"fcd: window must be in [2, T] = [2, {n_t}] samples, got {window}")
+        raise ArgumentError(f"fcd: window must be in [2, T] = [2, {n_t}] samples, got {window}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     return _fcd(x, window, step)
@@ -76,15 +76,16 @@ def fcd_values(fcd_matrix: Array, min_separation: int = 1) -> Array:
         1-D array of ``(W - m)(W - m + 1) / 2`` values (m = ``min_separation``), row-major.
 
     Raises:
-        ConfigError: if the matrix is not square or ``min_separation`` is not in [1, W - 1].
+        ArgumentError / ShapeError: if the matrix is not square or ``min_separation`` is not in [1,
+            W - 1].
     """
     fcd_matrix = jnp.asarray(fcd_matrix)
     if fcd_matrix.ndim != 2 or fcd_matrix.shape[0] != fcd_matrix.shape[1]:
-        raise ConfigError(f"fcd_values: fcd_matrix must be (W, W), got {fcd_matrix.shape}")
+        raise ShapeError(f"fcd_values: fcd_matrix must be (W, W), got {fcd_matrix.shape}")
     n_w = fcd_matrix.shape[0]
     m = _positive_int("fcd_values: min_separation", min_separation)
     if m > n_w - 1:
-        raise ConfigError(
+        raise ArgumentError(
             f"fcd_values: min_separation must be <= W - 1 = {n_w - 1} for a {n_w} x {n_w} "
             f"matrix, got {m}"
         )
@@ -108,12 +109,12 @@ def fcd_histogram(values: Array, edges: Array, *, normalize: bool = True) -> Arr
         ``(B,)`` fractions or counts, dtype of ``values``.
 
     Raises:
-        ConfigError: if ``edges`` is not 1-D with at least 2 entries.
+        ShapeError: if ``edges`` is not 1-D with at least 2 entries.
     """
     values = jnp.ravel(jnp.asarray(values))
     edges = jnp.asarray(edges)
     if edges.ndim != 1 or edges.shape[0] < 2:
-        raise ConfigError(f"fcd_histogram: edges must be 1-D with >= 2 entries, got {edges.shape}")
+        raise ShapeError(f"fcd_histogram: edges must be 1-D with >= 2 entries, got {edges.shape}")
     dtype = values.dtype if jnp.issubdtype(values.dtype, jnp.floating) else jnp.result_type(float)
     counts, _ = jnp.histogram(values, bins=edges.astype(dtype))
     counts = counts.astype(dtype)
@@ -136,12 +137,12 @@ def ks_distance(a: Array, b: Array) -> Array:
         Scalar in [0, 1], in the floating dtype of the inputs.
 
     Raises:
-        ConfigError: if either sample is empty.
+        ShapeError: if either sample is empty.
     """
     a = jnp.ravel(jnp.asarray(a))
     b = jnp.ravel(jnp.asarray(b))
     if a.shape[0] == 0 or b.shape[0] == 0:
-        raise ConfigError(f"ks_distance: samples must be non-empty, got {a.shape} and {b.shape}")
+        raise ShapeError(f"ks_distance: samples must be non-empty, got {a.shape} and {b.shape}")
     dtype = jnp.result_type(a, b)
     if not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.result_type(float)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from .._errors import ConfigError
+from .._errors import ArgumentError, ShapeError
 
 #: Default EEG bands in Hz, ``name -> (lo, hi)``; adjacent bands share their edge.
 DEFAULT_BANDS: dict[str, tuple[float, float]] = {
@@ -60,22 +60,22 @@ def welch_psd(
         the shape of ``x`` with ``axis`` replaced by F, in units of x^2 / Hz; dtype of ``x``.
 
     Raises:
-        ConfigError: on an invalid ``nperseg``, ``noverlap`` or ``axis``.
+        ArgumentError / ShapeError: on an invalid ``nperseg``, ``noverlap`` or ``axis``.
     """
     x = jnp.asarray(x)
     x = x.astype(_float_dtype(x))
     if not -x.ndim <= axis < x.ndim:
-        raise ConfigError(f"welch_psd: axis {axis} out of range for x with shape {x.shape}")
+        raise ArgumentError(f"welch_psd: axis {axis} out of range for x with shape {x.shape}")
     n_t = x.shape[axis]
     if not isinstance(nperseg, numbers.Integral) or not 2 <= nperseg <= n_t:
-        raise ConfigError(
+        raise ArgumentError(
             f"welch_psd: nperseg must be an int in [2, T] = [2, {n_t}] (T = x.shape[{axis}]), "
             f"got {nperseg!r}"
         )
     if noverlap is None:
         noverlap = nperseg // 2
     if not isinstance(noverlap, numbers.Integral) or not 0 <= noverlap < nperseg:
-        raise ConfigError(
+        raise ArgumentError(
             f"welch_psd: noverlap must be an int in [0, nperseg) = [0, {nperseg}), got {noverlap!r}"
         )
     return _welch(jnp.moveaxis(x, axis, -1), fs, nperseg, noverlap, detrend, axis)
@@ -114,13 +114,13 @@ def _concrete(a) -> np.ndarray | None:
 
 def _check_bands(freqs: Array, bands: dict[str, tuple[float, float]]) -> None:
     if not isinstance(bands, dict) or not bands:
-        raise ConfigError(f"bands must be a non-empty dict name -> (lo, hi) Hz, got {bands!r}")
+        raise ArgumentError(f"bands must be a non-empty dict name -> (lo, hi) Hz, got {bands!r}")
     f = _concrete(freqs)
     for name, band in bands.items():
         if len(band) != 2 or not 0 <= band[0] < band[1]:
-            raise ConfigError(f"band {name!r} must be (lo, hi) Hz with 0 <= lo < hi, got {band}")
+            raise ArgumentError(f"band {name!r} must be (lo, hi) Hz with 0 <= lo < hi, got {band}")
         if f is not None and (band[0] < f[0] or band[1] > f[-1]):
-            raise ConfigError(
+            raise ArgumentError(
                 f"band {name!r} = {tuple(band)} Hz reaches outside the spectrum "
                 f"[{f[0]:g}, {f[-1]:g}] Hz; pass bands within it (or sample faster)"
             )
@@ -166,15 +166,16 @@ def band_powers(
         times Hz).
 
     Raises:
-        ConfigError: if a band is malformed, or (when ``freqs`` is concrete, i.e. not traced)
-            reaches outside ``[freqs[0], freqs[-1]]``; traced, the part outside adds nothing.
+        ArgumentError / ShapeError: if a band is malformed, or (when ``freqs`` is concrete, i.e.
+            not traced) reaches outside ``[freqs[0], freqs[-1]]``; traced, the part outside adds
+            nothing.
     """
     bands = DEFAULT_BANDS if bands is None else bands
     freqs = jnp.asarray(freqs)
     psd = jnp.asarray(psd)
     _check_bands(freqs, bands)
     if psd.shape[axis] != freqs.shape[0]:
-        raise ConfigError(
+        raise ShapeError(
             f"psd.shape[{axis}] = {psd.shape[axis]} must equal len(freqs) = {freqs.shape[0]}"
         )
     p = jnp.moveaxis(psd, axis, -1)
@@ -203,7 +204,7 @@ def relative_band_powers(
         ``name -> fraction`` of the shape of ``psd`` without ``axis``.
 
     Raises:
-        ConfigError: as for :func:`band_powers`.
+        ArgumentError / ShapeError: as for :func:`band_powers`.
     """
     bands = DEFAULT_BANDS if bands is None else bands
     _check_bands(jnp.asarray(freqs), bands)
@@ -234,28 +235,27 @@ def alpha_peak_frequency(
         Peak frequency in Hz, of the shape of ``psd`` without ``axis``.
 
     Raises:
-        ConfigError: if the band is malformed or holds no frequency bin, ``freqs`` has fewer than
-            3 entries or (when concrete) is not equally spaced, or ``psd`` does not match it.
+        ArgumentError / ShapeError: if the band is malformed or holds no frequency bin,
+            ``freqs`` has fewer than 3 entries or (when concrete) is not equally spaced, or
+            ``psd`` does not match it.
     """
     freqs = jnp.asarray(freqs)
     psd = jnp.asarray(psd)
     if freqs.ndim != 1 or freqs.shape[0] < 3:
-        raise ConfigError(
-            f"alpha_peak_frequency: freqs must be (F,) with F >= 3, got {freqs.shape}"
-        )
+        raise ShapeError(f"alpha_peak_frequency: freqs must be (F,) with F >= 3, got {freqs.shape}")
     if psd.shape[axis] != freqs.shape[0]:
-        raise ConfigError(
+        raise ShapeError(
             f"psd.shape[{axis}] = {psd.shape[axis]} must equal len(freqs) = {freqs.shape[0]}"
         )
     if len(band) != 2 or not band[0] < band[1]:
-        raise ConfigError(f"alpha_peak_frequency: band must be (lo, hi) with lo < hi, got {band}")
+        raise ArgumentError(f"alpha_peak_frequency: band must be (lo, hi) with lo < hi, got {band}")
     f = _concrete(freqs)
     if f is not None:
         df = np.diff(f)
         if not np.allclose(df, df[0], rtol=1e-6, atol=0):
-            raise ConfigError("alpha_peak_frequency: freqs must be equally spaced")
+            raise ArgumentError("alpha_peak_frequency: freqs must be equally spaced")
         if not np.any((f >= band[0]) & (f <= band[1])):
-            raise ConfigError(f"alpha_peak_frequency: no frequency bin inside band {band} Hz")
+            raise ArgumentError(f"alpha_peak_frequency: no frequency bin inside band {band} Hz")
     return _peak(freqs, jnp.moveaxis(psd, axis, -1), band[0], band[1])
 
 
