@@ -58,8 +58,26 @@ def summary(idata, var_names: Sequence[str], hdi_prob: float):
     that order, named by the arviz version), then ESS/R-hat/MCSE (``ess_bulk``, ``r_hat``...).
 
     Unrounded: arviz rounds to 2 decimals by default, which turns G ~ 8e-4 (1/ms) into mean
-    0.0, sd 0.0.
+    0.0, sd 0.0. With one chain (SVI draws) R-hat is NaN and arviz's complaint about it is
+    silenced.
     """
+    import logging
+
+    import arviz as az
+
+    chains = idata.posterior.sizes.get("chain", 1)
+    # arviz 0.x logs through its own Logger object, not one logging.getLogger returns
+    log = getattr(az, "_log", None) or logging.getLogger("arviz")
+    level = log.level
+    if chains < 2:
+        log.setLevel(logging.ERROR)
+    try:
+        return _summary(idata, var_names, hdi_prob)
+    finally:
+        log.setLevel(level)
+
+
+def _summary(idata, var_names, hdi_prob):
     import arviz as az
 
     if arviz_major() >= 1:

@@ -13,19 +13,25 @@ import numpy as np
 from vbt_jax.features import ks_to_histogram, pearson, upper_r
 
 
-def convergence(idata, table) -> dict:
-    """Sampler diagnostics of a fit, reported whether or not they are fine.
+def convergence(idata, table, loss=None) -> dict:
+    """Sampler or optimiser diagnostics of a fit, reported whether or not they are fine.
 
     Args:
         idata: the fit's ArviZ InferenceData (``sample_stats.diverging`` for NUTS).
         table: the summary table (:func:`inference.summarize`), with an ``r_hat`` column.
+        loss: SVI's loss (negative ELBO) per step, or None for a sampler.
 
     Returns:
         ``divergences`` (count; ``None`` for an engine without them), ``divergence_rate``,
         ``r_hat_max`` and ``r_hat_max_parameter`` (``None`` when R-hat is undefined, e.g. one
-        chain or SVI draws), ``ess_bulk_min``.
+        chain or SVI draws), ``ess_bulk_min``; with ``loss`` also ``svi_loss_final`` (mean
+        over the last tenth of the steps) and ``svi_loss_drift``: how far that mean lies below
+        the mean of the tenth before it, in standard errors of the difference (above about 3:
+        the loss was still falling and more steps would help).
     """
     out: dict = {"divergences": None, "divergence_rate": None}
+    if loss is not None:
+        out |= _loss_plateau(np.asarray(loss, np.float64))
     ss = getattr(idata, "sample_stats", None)
     if ss is not None and "diverging" in ss:
         div = np.asarray(ss["diverging"], bool)
@@ -39,6 +45,17 @@ def convergence(idata, table) -> dict:
     if "ess_bulk" in table and np.isfinite(np.asarray(table["ess_bulk"], float)).any():
         out["ess_bulk_min"] = float(table["ess_bulk"].astype(float).min())
     return out
+
+
+def _loss_plateau(loss: np.ndarray) -> dict:
+    loss = loss[np.isfinite(loss)]
+    w = len(loss) // 10
+    if w < 2:
+        return {"svi_loss_final": float(loss[-1]) if len(loss) else None, "svi_loss_drift": None}
+    last, before = loss[-w:], loss[-2 * w : -w]
+    se = np.sqrt(last.var(ddof=1) / w + before.var(ddof=1) / w)
+    drift = (before.mean() - last.mean()) / se if se > 0 else 0.0
+    return {"svi_loss_final": float(last.mean()), "svi_loss_drift": float(drift)}
 
 
 def shrinkage(prior: np.ndarray | None, posterior: np.ndarray) -> float:

@@ -26,7 +26,7 @@ from inference._arviz import group_names
 from inference._priors import sample_priors
 from inference.engines import _engines
 from inference.fit import load_fit_config
-from vbt_jax import ConfigError
+from vbt_jax import CheckpointError, ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 FIT_CONFIG = ROOT / "configs" / "fit_hopf_dk84.toml"
@@ -369,13 +369,41 @@ def test_nuts_resume_after_interrupt_is_bitwise(synth, nuts_ref, tmp_path, monke
     _draws_equal(resumed, nuts_ref)
     # a folder from other settings, or other data, is refused before anything runs
     other = dict(NUTS_KW, num_samples=150)
-    with pytest.raises(ConfigError, match="different run"):
+    with pytest.raises(CheckpointError, match="num_samples: 100 -> 150"):
         inf.run_nuts(synth["twin"], synth["data"], seed=0, checkpoint=folder, **other)
-    with pytest.raises(ConfigError, match="different run"):
+    with pytest.raises(CheckpointError, match="different run.*seed: 0 -> 1"):
         inf.run_nuts(synth["twin"], synth["data"], seed=1, checkpoint=folder, **NUTS_KW)
     data2 = {"fc": synth["data"]["fc"] + 1e-3}
-    with pytest.raises(ConfigError, match="different run"):
+    with pytest.raises(CheckpointError, match="different run.*the data differ"):
         inf.run_nuts(synth["twin"], data2, seed=0, checkpoint=folder, **NUTS_KW)
+    # and so is a folder of another model with the same settings and data: an edited prior,
+    # a changed fixed value (the forward map's weights), another likelihood
+    for twin, site in _edited_twins(synth["train"]):
+        with pytest.raises(CheckpointError, match=f"different model.*changed: .*'{site}'") as e:
+            inf.run_nuts(twin, synth["data"], seed=0, checkpoint=folder, **NUTS_KW)
+        assert f"delete {folder}" in str(e.value)
+    # none of the refusals touched the checkpoint: the same run still resumes to its draws
+    again = inf.run_nuts(
+        synth["twin"], synth["data"], seed=0, checkpoint=folder, progress=False, **NUTS_KW
+    )
+    _draws_equal(again, nuts_ref)
+
+
+def _edited_twins(train):
+    """The synthetic twin with one edit each, and the site whose digest the edit changes."""
+    W, labels, m = _network()
+    lk = inf.FCLikelihood(N, edges=train, sigma_scale=0.5)
+    G = inf.Global("G", "lognormal", loc=G_TRUE, scale=0.3)
+    fwd = inf.HopfLinear(jnp.asarray(W, jnp.float32))
+    a = _a_prior(N, m, labels)
+    G_wide = inf.Global("G", "lognormal", loc=G_TRUE, scale=0.4)
+    fwd_w = inf.HopfLinear(jnp.asarray(1.01 * W, jnp.float32))
+    lk_s = inf.FCLikelihood(N, edges=train, sigma_scale=0.6)
+    return [
+        (inf.Twin([G_wide, a], fwd, [lk], labels=labels), "G"),
+        (inf.Twin([G, a], fwd_w, [lk], labels=labels), "fc"),
+        (inf.Twin([G, a], fwd, [lk_s], labels=labels), "sigma_fc"),
+    ]
 
 
 @pytest.mark.slow
@@ -429,8 +457,11 @@ def test_svi_resume_after_interrupt(synth, tmp_path, monkeypatch, guide):
     # the loss went down: the checkpointed state really was an optimiser state (medians: a
     # flow guide's one-particle loss has rare large spikes)
     assert np.median(ref.info["loss"][-10:]) < np.median(ref.info["loss"][:10])
-    with pytest.raises(ConfigError, match="different run"):
+    with pytest.raises(CheckpointError, match="different run.*steps: 100 -> 200"):
         inf.run_svi(synth["twin"], synth["data"], checkpoint=folder, **dict(kw, steps=200))
+    twin, site = _edited_twins(synth["train"])[0]
+    with pytest.raises(CheckpointError, match=f"different model.*'{site}'"):
+        inf.run_svi(twin, synth["data"], checkpoint=folder, **kw)
 
 
 # --------------------------------------------------------------------------- 6. output

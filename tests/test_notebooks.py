@@ -140,10 +140,13 @@ def test_treatment_response_notebook(kernel_env, tmp_path):
     assert res["sim_mean_fc_change"] > 0.25 * res["pred_mean_fc_change"] > 0
     assert res["sim_mean_fc_change"] < 1.5 * res["pred_mean_fc_change"]
     assert res["sim_pred_gbc_r"] > 0.5
-    # a synthetic on-drug session at efficacy -1.1 (configured -0.5): the patient's efficacy
-    # posterior covers the truth and excludes the configured value (the data inform it)
-    assert res["observed_efficacy_covered"] is True
-    assert res["observed_efficacy_prior_excluded"] is True
+    # synthetic on-drug sessions at efficacy -1.1 (configured -0.5), 8 of them (other posterior
+    # draws as the truth, other scan noise): a calibrated 90% interval covers the truth in >= 5
+    # of 8 with probability 0.995, and an informative one excludes the configured efficacy in
+    # most (a prior-wide interval would not)
+    assert res["observed_sessions"] == 8
+    assert res["observed_efficacy_covered"] >= 5
+    assert res["observed_efficacy_prior_excluded"] >= 5
     # the virtual trial: efficacy recovered, held-out changes covered, responders ranked,
     # and the true receptor map predicts the held-out scans better than a shuffled one
     assert res["trial_e_pop_covered"] is True

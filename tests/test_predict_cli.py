@@ -232,9 +232,13 @@ def test_unstable_intervention_is_flagged(twin_dir, tmp_path):
     assert (
         "pushes 100% of the posterior draws past the bifurcation" in (out / "report.md").read_text()
     )
-    # an unstable intervention is never ranked best
-    rank = (out / "ranking.csv").read_text()
-    assert "stim,stimulation,0\n" in rank
+    # an unstable intervention is never ranked best, nor said to improve: it comes last
+    import pandas as pd
+
+    rank = pd.read_csv(out / "ranking.csv", index_col="intervention")
+    assert rank.loc["stim", "prob_best"] == 0 and rank.loc["stim", "prob_improves"] == 0
+    assert rank.loc["stim", "prob_unstable"] == 1
+    assert rank.loc["stim", "rank"] == rank["rank"].max()
 
 
 @pytest.mark.parametrize(

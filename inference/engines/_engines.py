@@ -32,7 +32,7 @@ from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoNormal
 from numpyro.infer.initialization import init_to_median, init_to_value
 from numpyro.infer.util import log_density
 
-from vbt_jax import ConfigError
+from vbt_jax import CheckpointError, ConfigError
 
 from .. import _arviz
 from ._elbo import OrderedTraceELBO
@@ -113,6 +113,48 @@ def _load_pickle(path: Path) -> Any:
         return pickle.load(f)
 
 
+def _digest(h, x) -> None:
+    """Feed an array into a hash, floats rounded to 5 significant digits (a resumed run
+    recomputes the model's values, which need not agree to the last bit across devices)."""
+    a = np.asarray(x)
+    if np.issubdtype(a.dtype, np.floating):
+        m, e = np.frexp(a.astype(np.float64))
+        a = np.stack([np.round(m, 5), e.astype(np.float64)])
+    h.update(str(a.shape).encode())
+    h.update(np.ascontiguousarray(a).tobytes())
+
+
+def model_fingerprint(model, data: Mapping[str, Any] | None) -> dict[str, str]:
+    """A digest per site of a NumPyro model, covering everything a draw depends on.
+
+    The model is traced once at a fixed key: each sample site contributes its distribution
+    (class, structure and parameters, as a pytree) and value, each deterministic site its
+    value (observed values are the data, which the checkpoint hashes apart). A changed
+    prior, fixed value, forward map or likelihood changes the digest of a site (a prior's
+    draw, the observed site's location, or a distribution's class).
+
+    Returns:
+        site name -> 16-hex-digit digest, in trace order.
+    """
+    with handlers.block():
+        tr = handlers.trace(handlers.seed(model, jax.random.PRNGKey(0))).get_trace(data)
+    out = {}
+    for name, site in tr.items():
+        if site["type"] not in ("sample", "deterministic"):
+            continue
+        h = hashlib.sha256(site["type"].encode())
+        if site["type"] == "sample":
+            leaves, treedef = jax.tree_util.tree_flatten(site["fn"])
+            h.update(str(treedef).encode())
+            h.update(str(bool(site["is_observed"])).encode())
+            for leaf in leaves:
+                _digest(h, leaf)
+        if not site.get("is_observed", False):  # observed values are the data, hashed apart
+            _digest(h, site["value"])
+        out[name] = h.hexdigest()[:16]
+    return out
+
+
 def _fingerprint(settings: Mapping[str, Any], data: Mapping[str, Any] | None) -> str:
     h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     for k in sorted(data or {}):
@@ -122,29 +164,59 @@ def _fingerprint(settings: Mapping[str, Any], data: Mapping[str, Any] | None) ->
 
 
 def _open_checkpoint(
-    checkpoint: str | Path | None, settings: Mapping[str, Any], data: Mapping[str, Any] | None
+    checkpoint: str | Path | None,
+    settings: Mapping[str, Any],
+    data: Mapping[str, Any] | None,
+    model=None,
 ) -> Path | None:
-    """Create (or reopen) a checkpoint folder for a run with these settings and data; None
-    without a checkpoint. Raises ConfigError if it holds another run's checkpoint."""
+    """Create (or reopen) a checkpoint folder for a run of this model with these settings and
+    data; None without a checkpoint. Raises CheckpointError if it holds another run's state."""
     if checkpoint is None:
         return None
     folder = Path(checkpoint)
-    folder.mkdir(parents=True, exist_ok=True)
-    _check_meta(folder, dict(settings=settings, fingerprint=_fingerprint(settings, data)))
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"checkpoint {folder}: exists and is not a folder")
+    sites = model_fingerprint(model, data) if model is not None else {}
+    meta = dict(settings=dict(settings), fingerprint=_fingerprint(settings, data), sites=sites)
+    path = folder / "meta.json"
+    if path.exists():
+        _check_meta(folder, json.loads(path.read_text()), meta)
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, lambda f: f.write(json.dumps(meta, default=str).encode()))
     return folder
 
 
-def _check_meta(folder: Path, meta: dict) -> None:
-    path = folder / "meta.json"
-    if path.exists():
-        old = json.loads(path.read_text())
-        if old.get("fingerprint") != meta["fingerprint"]:
-            raise ConfigError(
-                f"{folder}: holds a checkpoint of a different run (settings or data differ: "
-                f"{old.get('settings')} vs {meta['settings']}); use a new folder or delete it"
-            )
-    else:
-        _atomic_write(path, lambda f: f.write(json.dumps(meta, default=str).encode()))
+def _check_meta(folder: Path, old: dict, new: dict) -> None:
+    start_over = (
+        f"the saved draws cannot be combined with this run's; to start over, delete {folder} "
+        "(or give the run another output folder)"
+    )
+    old_sites, new_sites = old.get("sites", {}), new["sites"]
+    if old_sites != new_sites:
+        changed = [k for k in new_sites if k in old_sites and old_sites[k] != new_sites[k]]
+        added = [k for k in new_sites if k not in old_sites]
+        removed = [k for k in old_sites if k not in new_sites]
+        parts = [
+            f"{what}: {', '.join(map(repr, names))}"
+            for what, names in (("changed", changed), ("new", added), ("gone", removed))
+            if names
+        ]
+        raise CheckpointError(
+            f"{folder}: holds a checkpoint of a different model (sites {'; '.join(parts)}: a "
+            f"prior, fixed value, forward map or likelihood was edited); {start_over}"
+        )
+    if old.get("fingerprint") != new["fingerprint"]:
+        s_old, s_new = old.get("settings", {}), new["settings"]
+        diff = [
+            f"{k}: {s_old.get(k)!r} -> {s_new.get(k)!r}"
+            for k in sorted(set(s_old) | set(s_new))
+            if s_old.get(k) != s_new.get(k)
+        ]
+        what = "settings differ: " + ", ".join(diff) if diff else "the data differ"
+        raise CheckpointError(
+            f"{folder}: holds a checkpoint of a different run ({what}); {start_over}"
+        )
 
 
 # --------------------------------------------------------------------------- NUTS
@@ -207,8 +279,9 @@ def run_nuts(
         target_accept=target_accept,
         max_tree_depth=max_tree_depth,
         dense_mass=dense_mass,
+        init_steps=init_steps,
     )
-    folder = _open_checkpoint(checkpoint, settings, data)
+    folder = _open_checkpoint(checkpoint, settings, data, model)
     init = init_to_median(num_samples=15)
     inv_mass = None
     resuming = folder is not None and (folder / "nuts_state.pkl").exists()
@@ -392,8 +465,9 @@ def run_svi(
         learning_rate=learning_rate,
         num_particles=num_particles,
         block=block,
+        resample=resample,
     )
-    folder = _open_checkpoint(checkpoint, settings, data)
+    folder = _open_checkpoint(checkpoint, settings, data, model)
     g = make_guide(model, guide, rank)
     sched = optax.cosine_decay_schedule(learning_rate, steps, alpha=0.1)
     opt = optax.chain(optax.clip_by_global_norm(100.0), optax.adam(sched))
@@ -448,7 +522,7 @@ def run_svi(
         pred = Predictive(model, guide=g, params=params, num_samples=num_draws, return_sites=names)
     draws = pred(draw_key, data)
     posterior = {k: np.asarray(v)[None] for k, v in draws.items() if k in names}
-    info = dict(settings, resample=resample, **psis, seconds=time.perf_counter() - t0, loss=losses)
+    info = dict(settings, **psis, seconds=time.perf_counter() - t0, loss=losses)
     return FitResult("svi", posterior, {}, info, guide=g, params=params)
 
 

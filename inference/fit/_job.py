@@ -133,7 +133,9 @@ def fit_run_folder(
         attrs=attrs,
     )
     table, msgs = summarize(idata, setup.twin)
-    quality |= convergence(idata, table)
+    quality |= convergence(
+        idata, table, loss=result.info["loss"] if result.engine == "svi" else None
+    )
     if quality.get("sim_check") == "failed":
         msgs = msgs + [f"simulated FC/FCD check failed: {quality['sim_check_reason']}"]
     elif quality.get("sim_unstable_advice"):

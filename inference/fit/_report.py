@@ -37,6 +37,15 @@ def _write_summary_md(path: Path, cfg: FitConfig, table, quality: dict, msgs: li
         lines.append(f"- worst R-hat: {q['r_hat_max']:.3f} ({q['r_hat_max_parameter']})")
     if q.get("ess_bulk_min") is not None:
         lines.append(f"- smallest bulk ESS: {q['ess_bulk_min']:.0f}")
+    if q.get("svi_loss_drift") is not None:
+        still = " (still falling: more steps would help)" if q["svi_loss_drift"] > 3 else ""
+        lines.append(
+            f"- SVI loss over the last tenth of the steps: {q['svi_loss_final']:.4g}, "
+            f"{q['svi_loss_drift']:.1f} standard errors below the tenth before{still}"
+        )
+    if q.get("svi_psis_khat") is not None:
+        ok = "draws can be trusted" if q["svi_psis_khat"] < 0.7 else "draws are unreliable"
+        lines.append(f"- PSIS k-hat of the guide: {q['svi_psis_khat']:.2f} ({ok})")
     if "sim_check" in q:
         state = q["sim_check"]
         if state == "failed":
