@@ -31,16 +31,9 @@ from inference.validation import TrialDesign, run_virtual_trial  # noqa: E402
 from vbt_jax.jobs import versions  # noqa: E402
 
 
-def _key_or_seed(seed: int) -> dict:
-    import inspect
-
-    params = inspect.signature(run_virtual_trial).parameters
-    return {"key": jax.random.key(seed)} if "key" in params else {"seed": seed}
-
-
 def one_seed(seed: int) -> dict:
     t0 = time.perf_counter()
-    res = run_virtual_trial(**_key_or_seed(seed))
+    res = run_virtual_trial(key=jax.random.key(seed))
     seconds = time.perf_counter() - t0
     design = TrialDesign()
     row = {"seed": seed, "seconds": seconds}

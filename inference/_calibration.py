@@ -23,8 +23,9 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.initialization import init_to_uniform
 from numpyro.infer.util import initialize_model
 
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError, ShapeError
 
+from ._keys import as_key, purpose_keys
 from ._output import prior_draws
 
 
@@ -40,12 +41,12 @@ def sbc_ranks(truth: Any, draws: Any) -> np.ndarray:
         (D, ...) integer ranks in ``0..L``: the number of draws below the truth.
 
     Raises:
-        ConfigError: the shapes do not match.
+        ArgumentError: the shapes do not match.
     """
     truth = np.asarray(truth)
     draws = np.asarray(draws)
     if draws.ndim < 2 or draws.shape[:1] + draws.shape[2:] != truth.shape:
-        raise ConfigError(
+        raise ShapeError(
             f"sbc_ranks: draws must be (D, L, ...) with truth (D, ...); got draws "
             f"{draws.shape} and truth {truth.shape}"
         )
@@ -55,11 +56,11 @@ def sbc_ranks(truth: Any, draws: Any) -> np.ndarray:
 def _check_ranks(ranks: np.ndarray, n_draws: int, where: str) -> np.ndarray:
     ranks = np.asarray(ranks).ravel()
     if ranks.size == 0:
-        raise ConfigError(f"{where}: no ranks")
+        raise ArgumentError(f"{where}: no ranks")
     if not isinstance(n_draws, int | np.integer) or n_draws < 1:
-        raise ConfigError(f"{where}: n_draws must be a positive integer, got {n_draws!r}")
+        raise ArgumentError(f"{where}: n_draws must be a positive integer, got {n_draws!r}")
     if np.any(ranks < 0) or np.any(ranks > n_draws):
-        raise ConfigError(
+        raise ArgumentError(
             f"{where}: ranks must lie in 0..n_draws={n_draws}, got {ranks.min()}..{ranks.max()}"
         )
     return ranks
@@ -85,7 +86,7 @@ def uniformity_pvalue(
         The p-value (small: not uniform).
 
     Raises:
-        ConfigError: ranks outside ``0..n_draws``, an unknown method or a bad bin count.
+        ArgumentError: ranks outside ``0..n_draws``, an unknown method or a bad bin count.
     """
     from scipy import stats
 
@@ -94,12 +95,12 @@ def uniformity_pvalue(
         u = (ranks + 0.5) / (n_draws + 1)
         return float(stats.kstest(u, "uniform").pvalue)
     if method != "chi2":
-        raise ConfigError(f"uniformity_pvalue: method must be 'chi2' or 'ks', got {method!r}")
+        raise ArgumentError(f"uniformity_pvalue: method must be 'chi2' or 'ks', got {method!r}")
     n_values = n_draws + 1
     if bins is None:
         bins = int(np.clip(ranks.size // 10, 2, n_values))
     if not 2 <= bins <= n_values:
-        raise ConfigError(f"uniformity_pvalue: bins must be in 2..{n_values}, got {bins}")
+        raise ArgumentError(f"uniformity_pvalue: bins must be in 2..{n_values}, got {bins}")
     # bin b holds the rank values edges[b] .. edges[b + 1] - 1
     edges = np.round(np.linspace(0, n_values, bins + 1)).astype(int)
     observed = np.histogram(ranks, bins=edges - 0.5)[0]
@@ -121,14 +122,14 @@ def coverage(truth: Any, draws: Any, prob: float = 0.9) -> np.ndarray:
         binomial noise of sd ``sqrt(prob (1 - prob) / D)``).
 
     Raises:
-        ConfigError: shapes that do not match, or ``prob`` outside (0, 1).
+        ArgumentError: shapes that do not match, or ``prob`` outside (0, 1).
     """
     if not 0.0 < prob < 1.0:
-        raise ConfigError(f"coverage: prob must be in (0, 1), got {prob!r}")
+        raise ArgumentError(f"coverage: prob must be in (0, 1), got {prob!r}")
     truth = np.asarray(truth)
     draws = np.asarray(draws)
     if draws.ndim < 2 or draws.shape[:1] + draws.shape[2:] != truth.shape:
-        raise ConfigError(
+        raise ShapeError(
             f"coverage: draws must be (D, L, ...) with truth (D, ...); got draws "
             f"{draws.shape} and truth {truth.shape}"
         )
@@ -140,7 +141,7 @@ def nuts_many(
     model,
     datasets: Mapping[str, Any],
     *,
-    seed: int = 0,
+    key: Any,
     num_warmup: int = 200,
     num_samples: int = 200,
     thin: int = 1,
@@ -160,7 +161,7 @@ def nuts_many(
         model: a NumPyro model taking a data dict (e.g. a :class:`~inference.Twin`).
         datasets: site -> (D, ...) observed arrays (the model's ``data`` with a leading
             dataset axis).
-        seed: PRNG seed.
+        key: PRNG key (``jax.random.key(seed)``).
         num_warmup, num_samples: NUTS iterations per dataset.
         thin: keep every ``thin``-th draw (``num_samples // thin`` draws kept).
         target_accept, max_tree_depth, dense_mass: NUTS settings.
@@ -173,22 +174,23 @@ def nuts_many(
         leapfrog steps per iteration after warm-up.
 
     Raises:
-        ConfigError: no datasets, datasets of different lengths, or bad iteration counts.
+        ArgumentError: no datasets, datasets of different lengths, or bad iteration counts.
     """
     if not datasets:
-        raise ConfigError("nuts_many: datasets is empty")
+        raise ArgumentError("nuts_many: datasets is empty")
     sizes = {k: np.shape(v)[0] for k, v in datasets.items()}
     if len(set(sizes.values())) != 1:
-        raise ConfigError(f"nuts_many: datasets have different leading sizes {sizes}")
+        raise ArgumentError(f"nuts_many: datasets have different leading sizes {sizes}")
     if not (isinstance(thin, int) and thin >= 1 and num_samples >= thin and num_warmup >= 0):
-        raise ConfigError(
+        raise ArgumentError(
             f"nuts_many: need num_warmup >= 0 and num_samples >= thin >= 1, got "
             f"{num_warmup}, {num_samples}, {thin}"
         )
     n = next(iter(sizes.values()))
     data = {k: jnp.asarray(v) for k, v in datasets.items()}
     first = {k: v[0] for k, v in data.items()}
-    key_init, key_run = jax.random.split(jax.random.PRNGKey(seed))
+    keys = purpose_keys(key, ("init", "run"), "nuts_many")
+    key_init, key_run = as_key(keys["init"], "nuts_many"), as_key(keys["run"], "nuts_many")
     # the potential (a function of the data) and the unconstrained parameter layout, from one
     # initialisation; each dataset then starts from its own uniform draw
     init, pe_gen, post_gen, _ = initialize_model(
@@ -241,7 +243,7 @@ def nuts_many(
 def run_sbc(
     twin,
     *,
-    seed: int,
+    key: Any,
     num_datasets: int,
     params: Sequence[str] | None = None,
     **nuts_kwargs: Any,
@@ -253,7 +255,8 @@ def run_sbc(
 
     Args:
         twin: a :class:`~inference.Twin`.
-        seed: PRNG seed (prior draws use ``seed``, NUTS ``seed + 1``).
+        key: PRNG key (``jax.random.key(seed)``); the prior draws and NUTS get their own
+            streams of it.
         num_datasets: D.
         params: latent sites to rank (default: every latent site of the prior); vector sites
             are ranked component-wise.
@@ -264,14 +267,15 @@ def run_sbc(
         ``"ranks"`` (site -> (D, ...)), ``"n_draws"`` (L), ``"divergences"`` and
         ``"mean_steps"`` ((D,) each, see :func:`nuts_many`).
     """
-    prior = prior_draws(twin, seed=seed, num=num_datasets)
+    keys = purpose_keys(key, ("prior", "nuts"), "run_sbc")
+    prior = prior_draws(twin, key=keys["prior"], num=num_datasets)
     sites = set(twin.sites)
     datasets = {k: v for k, v in prior.items() if k in sites}
-    draws, stats = nuts_many(twin, datasets, seed=seed + 1, **nuts_kwargs)
+    draws, stats = nuts_many(twin, datasets, key=keys["nuts"], **nuts_kwargs)
     names = list(params) if params is not None else [k for k in draws if k in prior]
     missing = [k for k in names if k not in draws or k not in prior]
     if missing:
-        raise ConfigError(f"run_sbc: no draws for {missing}; sampled sites: {sorted(draws)}")
+        raise ArgumentError(f"run_sbc: no draws for {missing}; sampled sites: {sorted(draws)}")
     truth = {k: prior[k] for k in names}
     kept = {k: draws[k] for k in names}
     ranks = {k: sbc_ranks(truth[k], kept[k]) for k in names}

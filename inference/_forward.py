@@ -28,7 +28,7 @@ import numpy as np
 from jax import Array
 
 import vbt_jax as vbt
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError, ShapeError
 
 FEATURES = ("fc", "amplitude", "band_power", "fcd_quantiles")
 
@@ -115,18 +115,18 @@ class HopfLinear(eqx.Module):
     def __check_init__(self):
         w = np.asarray(self.weights)
         if w.ndim != 2 or w.shape[0] != w.shape[1]:
-            raise ConfigError(f"HopfLinear: weights must be (N, N), got shape {w.shape}")
+            raise ShapeError(f"HopfLinear: weights must be (N, N), got shape {w.shape}")
         asym = float(np.max(np.abs(w - w.T))) if w.size else 0.0
         if asym > 1e-6 * max(float(np.max(np.abs(w))), 1e-30):
-            raise ConfigError(
+            raise ArgumentError(
                 f"HopfLinear: weights must be symmetric (max |W - W^T| = {asym:.3g}); "
                 "symmetrise the connectome (Connectome.symmetrised) or use Simulated"
             )
         bad = set(self.features) - {"fc", "amplitude", "band_power"}
         if bad:
-            raise ConfigError(f"HopfLinear cannot predict {sorted(bad)}; use Simulated")
+            raise ArgumentError(f"HopfLinear cannot predict {sorted(bad)}; use Simulated")
         if "band_power" in self.features and self.bands is None:
-            raise ConfigError("HopfLinear: band_power needs bands (B, 2) in Hz")
+            raise ArgumentError("HopfLinear: band_power needs bands (B, 2) in Hz")
 
     @property
     def n_regions(self) -> int:
@@ -196,16 +196,16 @@ class Simulated(eqx.Module):
         if "band_power" in self.features:
             need.add(self.band_source)
             if self.bands is None:
-                raise ConfigError("Simulated: band_power needs bands (B, 2) in Hz")
+                raise ArgumentError("Simulated: band_power needs bands (B, 2) in Hz")
         missing = need - set(names)
         if missing:
-            raise ConfigError(
+            raise ArgumentError(
                 f"Simulated: the experiment has monitors {names} but the features need "
                 f"{sorted(missing)}"
             )
         bad = set(self.features) - set(FEATURES)
         if bad:
-            raise ConfigError(f"Simulated: unknown features {sorted(bad)}; known: {FEATURES}")
+            raise ArgumentError(f"Simulated: unknown features {sorted(bad)}; known: {FEATURES}")
 
     @property
     def n_regions(self) -> int:
@@ -215,7 +215,7 @@ class Simulated(eqx.Module):
         for m in self.experiment.monitors:
             if m.name == name:
                 return m.period
-        raise ConfigError(f"no monitor {name!r}")
+        raise ArgumentError(f"no monitor {name!r}")
 
     def _one(self, params: Mapping[str, Any], key: Array) -> dict[str, Array]:
         exp = self.experiment

@@ -36,7 +36,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError, ShapeError
 from vbt_jax.features import fisher_z
 
 
@@ -63,13 +63,13 @@ class FCLikelihood:
         m = self.n_regions * (self.n_regions - 1) // 2
         e = np.ones(m, bool) if self.edges is None else np.asarray(self.edges, bool)
         if e.shape != (m,):
-            raise ConfigError(
+            raise ShapeError(
                 f"FCLikelihood: edges mask must have N(N-1)/2 = {m} entries, got {e.shape}"
             )
         if not e.any():
-            raise ConfigError("FCLikelihood: the edge mask selects no edge")
+            raise ArgumentError("FCLikelihood: the edge mask selects no edge")
         if self.n_timepoints is not None and self.n_timepoints <= 3:
-            raise ConfigError(
+            raise ArgumentError(
                 f"FCLikelihood: n_timepoints must be > 3 for a Fisher-z variance, got "
                 f"{self.n_timepoints}"
             )
@@ -88,7 +88,7 @@ class FCLikelihood:
         """The observed vector (Fisher z of the selected edges) from an (N, N) FC matrix."""
         fc_obs = np.asarray(fc_obs, float)
         if fc_obs.shape != (self.n_regions, self.n_regions):
-            raise ConfigError(
+            raise ShapeError(
                 f"observed FC has shape {fc_obs.shape}; the connectome has {self.n_regions} regions"
             )
         i, j = self.index
@@ -130,7 +130,7 @@ class VectorLikelihood:
         if self.mask is not None:
             m = np.asarray(self.mask, bool)
             if m.shape != tuple(self.shape):
-                raise ConfigError(
+                raise ShapeError(
                     f"{self.site}: mask shape {m.shape} differs from data shape {self.shape}"
                 )
             object.__setattr__(self, "mask", m)
@@ -142,16 +142,16 @@ class VectorLikelihood:
     def observe(self, value) -> np.ndarray:
         v = np.asarray(value, float)
         if v.shape != tuple(self.shape):
-            raise ConfigError(f"observed {self.site} has shape {v.shape}, expected {self.shape}")
+            raise ShapeError(f"observed {self.site} has shape {v.shape}, expected {self.shape}")
         if self.log:
             ok = v > 0 if self.mask is None else (v > 0) | ~self.mask
             if not np.all(ok | ~np.isfinite(v)):
-                raise ConfigError(f"observed {self.site} must be positive for a log likelihood")
+                raise ArgumentError(f"observed {self.site} must be positive for a log likelihood")
             v = np.log(np.where(v > 0, v, 1.0))
         if self.mask is not None:
             v = np.where(self.mask, v, 0.0)
         elif not np.all(np.isfinite(v)):
-            raise ConfigError(f"observed {self.site} has non-finite values; give a mask")
+            raise ArgumentError(f"observed {self.site} has non-finite values; give a mask")
         return v
 
     def __call__(self, pred: dict, obs) -> None:

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError
 
 from ._forward import required_parameters
 from ._priors import Prior, sample_priors
@@ -47,30 +47,30 @@ class Twin:
         names = [p.name for p in self.priors]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
-            raise ConfigError(f"Twin: parameters with two priors: {sorted(dup)}")
+            raise ArgumentError(f"Twin: parameters with two priors: {sorted(dup)}")
         both = set(names) & set(self.fixed)
         if both:
-            raise ConfigError(f"Twin: parameters both fixed and sampled: {sorted(both)}")
+            raise ArgumentError(f"Twin: parameters both fixed and sampled: {sorted(both)}")
         missing = set(required_parameters(self.forward)) - set(names) - set(self.fixed)
         if missing:
-            raise ConfigError(
+            raise ArgumentError(
                 f"Twin: the forward map needs {sorted(missing)}: give each a prior or a fixed value"
             )
         globals_ = {p.name for p in self.priors if not p.regional} | set(self.fixed)
         for p in self.priors:
             by = getattr(p, "scale_by", None)
             if p.regional and by is not None and by not in globals_:
-                raise ConfigError(
+                raise ArgumentError(
                     f"Twin: regional prior {p.name!r}: scale_by={by!r} is not a global "
                     f"parameter (globals: {sorted(globals_)})"
                 )
         sites = [lk.site for lk in self.likelihoods]
         if len(set(sites)) != len(sites):
-            raise ConfigError(f"Twin: two likelihoods share a site name: {sites}")
+            raise ArgumentError(f"Twin: two likelihoods share a site name: {sites}")
         feats = set(getattr(self.forward, "features", ()))
         for lk in self.likelihoods:
             if lk.feature not in feats:
-                raise ConfigError(
+                raise ArgumentError(
                     f"Twin: likelihood {lk.site!r} needs feature {lk.feature!r}, which the "
                     f"forward map does not compute (it computes {sorted(feats)})"
                 )
@@ -87,11 +87,11 @@ class Twin:
         """Turn raw observations (keyed by likelihood site) into the model's ``data`` dict.
 
         Raises:
-            ConfigError: a site has no observation, or one has the wrong shape.
+            ArgumentError: a site has no observation, or one has the wrong shape.
         """
         missing = [s for s in self.sites if s not in observed]
         if missing:
-            raise ConfigError(f"no observed data for likelihood(s) {missing}")
+            raise ArgumentError(f"no observed data for likelihood(s) {missing}")
         return {lk.site: np.asarray(lk.observe(observed[lk.site])) for lk in self.likelihoods}
 
     def parameters(self) -> dict[str, Any]:

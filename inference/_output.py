@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 from numpyro.infer import Predictive
 
 from . import _arviz
+from ._keys import as_key
 from ._priors import Regional
 from .engines import FitResult, model_sites
 
@@ -75,7 +75,7 @@ def predictive_draws(
     twin,
     samples: Mapping[str, np.ndarray],
     *,
-    seed: int,
+    key: Any,
     num: int | None = None,
     record: Sequence[str] = ("fc",),
 ) -> dict[str, np.ndarray]:
@@ -85,7 +85,7 @@ def predictive_draws(
     Args:
         twin: the :class:`~inference.Twin`.
         samples: flat draws of the latent sites (e.g. ``FitResult.flat()``).
-        seed: PRNG seed of the predictive noise.
+        key: PRNG key of the predictive noise (``jax.random.key(seed)``).
         num: use only the first ``num`` draws (None: all).
         record: features to record as ``pred_<feature>``.
     """
@@ -100,14 +100,14 @@ def predictive_draws(
     if num is not None:
         latent = {k: v[:num] for k, v in latent.items()}
     pred = Predictive(tw, posterior_samples=latent, return_sites=names, batch_ndims=1)
-    out = pred(jax.random.PRNGKey(seed), None)
+    out = pred(as_key(key, "predictive_draws"), None)
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def prior_draws(twin, *, seed: int, num: int = 500) -> dict[str, np.ndarray]:
-    """Prior and prior-predictive draws (flat)."""
+def prior_draws(twin, *, key: Any, num: int = 500) -> dict[str, np.ndarray]:
+    """Prior and prior-predictive draws (flat), from PRNG key ``key``."""
     pred = Predictive(twin, num_samples=num)
-    return {k: np.asarray(v) for k, v in pred(jax.random.PRNGKey(seed), None).items()}
+    return {k: np.asarray(v) for k, v in pred(as_key(key, "prior_draws"), None).items()}
 
 
 def to_inference_data(

@@ -30,7 +30,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError, ShapeError
 
 _DISTS = ("normal", "lognormal", "uniform", "halfnormal", "truncnormal")
 _LINKS = ("identity", "log", "neglog")
@@ -60,19 +60,19 @@ class Global:
     def __post_init__(self):
         where = f"prior {self.name!r}"
         if self.dist not in _DISTS:
-            raise ConfigError(f"{where}: dist must be one of {_DISTS}, got {self.dist!r}")
+            raise ArgumentError(f"{where}: dist must be one of {_DISTS}, got {self.dist!r}")
         if not (math.isfinite(self.scale) and self.scale > 0) and self.dist != "uniform":
-            raise ConfigError(f"{where}: scale must be a positive number, got {self.scale!r}")
+            raise ArgumentError(f"{where}: scale must be a positive number, got {self.scale!r}")
         if self.dist == "lognormal" and not self.loc > 0:
-            raise ConfigError(f"{where}: lognormal loc is the median and must be > 0")
+            raise ArgumentError(f"{where}: lognormal loc is the median and must be > 0")
         if self.dist == "uniform" and not (
             math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high
         ):
-            raise ConfigError(
+            raise ArgumentError(
                 f"{where}: uniform needs finite low < high, got {self.low}, {self.high}"
             )
         if self.dist == "truncnormal" and not self.low < self.high:
-            raise ConfigError(f"{where}: truncnormal needs low < high")
+            raise ArgumentError(f"{where}: truncnormal needs low < high")
 
     def distribution(self) -> dist.Distribution:
         """The NumPyro distribution."""
@@ -143,21 +143,21 @@ class Regional:
     def __post_init__(self):
         where = f"regional prior {self.name!r}"
         if self.link not in _LINKS:
-            raise ConfigError(f"{where}: link must be one of {_LINKS}, got {self.link!r}")
+            raise ArgumentError(f"{where}: link must be one of {_LINKS}, got {self.link!r}")
         for k in ("scale", "beta_scale", "tau_scale"):
             v = getattr(self, k)
             if not (math.isfinite(v) and v > 0):
-                raise ConfigError(f"{where}: {k} must be a positive number, got {v!r}")
+                raise ArgumentError(f"{where}: {k} must be a positive number, got {v!r}")
         maps = np.zeros((self.n_regions, 0)) if self.maps is None else np.asarray(self.maps, float)
         if maps.ndim == 1:
             maps = maps[:, None]
         if maps.ndim != 2 or maps.shape[0] != self.n_regions:
-            raise ConfigError(
+            raise ShapeError(
                 f"{where}: maps must be (n_regions={self.n_regions}, K), got shape {maps.shape}"
             )
         if not np.all(np.isfinite(maps)):
             bad = np.argwhere(~np.isfinite(maps))[0]
-            raise ConfigError(
+            raise ArgumentError(
                 f"{where}: map {bad[1]} has a missing/non-finite value at region {bad[0]}; fill "
                 "missing regions first (BrainMap.fill_missing)"
             )
@@ -241,11 +241,11 @@ def default_prior(
     range / 4), spread ``tau`` HalfNormal(range / 8), map coefficients Normal(0, range / 8).
 
     Raises:
-        ConfigError: the model declares no range for ``name``.
+        ArgumentError: the model declares no range for ``name``.
     """
     ranges: Mapping[str, tuple[float, float]] = getattr(model_cls, "parameter_ranges", {})
     if name not in ranges:
-        raise ConfigError(
+        raise ArgumentError(
             f"{model_cls.__name__} declares no range for {name!r} (it has: "
             f"{', '.join(ranges) or 'none'}); give the prior explicitly"
         )
@@ -253,7 +253,7 @@ def default_prior(
     if not regional:
         return Global(name, "uniform", low=lo, high=hi)
     if n_regions is None:
-        raise ConfigError(f"default_prior({name!r}, regional=True) needs n_regions")
+        raise ArgumentError(f"default_prior({name!r}, regional=True) needs n_regions")
     width = hi - lo
     return Regional(
         name,
@@ -275,7 +275,7 @@ def sample_priors(
     ``fixed`` values merged). Globals are sampled first so regional priors can be scaled by one.
 
     Raises:
-        ConfigError: a regional prior's ``scale_by`` names no global parameter.
+        ArgumentError: a regional prior's ``scale_by`` names no global parameter.
     """
     params = {k: jnp.asarray(v) for k, v in (fixed or {}).items()}
     for p in priors:
@@ -286,7 +286,7 @@ def sample_priors(
             scale = None
             if p.scale_by is not None:
                 if p.scale_by not in params:
-                    raise ConfigError(
+                    raise ArgumentError(
                         f"regional prior {p.name!r}: scale_by={p.scale_by!r} is not a global "
                         f"parameter (have: {sorted(params)})"
                     )

@@ -98,11 +98,13 @@ nuts = dict(cfg.nuts)
 if QUICK:
     nuts.update(warmup=60, samples=100, chains=1, max_tree_depth=4)
 print({k: nuts[k] for k in ("warmup", "samples", "chains", "target_accept", "max_tree_depth")})
+# one key per purpose: the sampler, the prior draws, the predictive noise
+k_nuts, k_prior, k_pp = jr.split(jr.key(cfg.seed), 3)
 t0 = time.perf_counter()
 res = inf.run_nuts(
     twin,
     setup.data,
-    seed=cfg.seed,
+    key=k_nuts,
     num_warmup=nuts["warmup"],
     num_samples=nuts["samples"],
     num_chains=nuts["chains"],
@@ -127,8 +129,8 @@ print(f"mean leapfrog steps per draw: {np.asarray(res.sample_stats['n_steps']).m
 
 # %%
 flat = res.flat()
-prior = inf.prior_draws(twin, seed=cfg.seed + 2, num=500)
-pp = inf.predictive_draws(twin, flat, seed=cfg.seed + 3, record=("fc",))
+prior = inf.prior_draws(twin, key=k_prior, num=500)
+pp = inf.predictive_draws(twin, flat, key=k_pp, record=("fc",))
 idata = inf.to_inference_data(
     twin,
     res,

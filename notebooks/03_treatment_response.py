@@ -337,7 +337,7 @@ print(f"the configured efficacy -0.5 outside it in {prior_out} of {len(sessions)
 # %%
 t0 = time.perf_counter()
 trial = validation.run_virtual_trial(
-    0,
+    key=jr.key(0),
     n_train=10 if QUICK else 16,
     n_test=16 if QUICK else 40,
     num_warmup=150 if QUICK else 300,

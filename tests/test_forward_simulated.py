@@ -9,7 +9,7 @@ import pytest
 
 import inference as inf
 import vbt_jax as vbt
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError
 from vbt_jax.config import build_experiment, load_config
 
 # 4-region MPR ring with delays, noise, a tavg monitor of r every 10 ms (300 ms, 30 samples)
@@ -102,9 +102,9 @@ def test_simulated_gradient_finite_and_matches_fd(experiment):
 
 def test_simulated_checks_monitors(experiment):
     keys = jax.random.split(jax.random.key(0), 1)
-    with pytest.raises(ConfigError, match="bold"):
+    with pytest.raises(ArgumentError, match="bold"):
         inf.Simulated(experiment, keys, ("fc",), source="bold")
-    with pytest.raises(ConfigError, match="bands"):
+    with pytest.raises(ArgumentError, match="bands"):
         inf.Simulated(experiment, keys, ("band_power",), band_source="tavg")
 
 
@@ -152,5 +152,5 @@ def test_default_prior_from_parameter_ranges():
     assert (g.dist, g.low, g.high) == ("uniform", lo, hi)
     r = inf.default_prior(MontbrioPazoRoxin, "eta", regional=True, n_regions=5)
     assert r.loc == 0.5 * (lo + hi) and r.scale == (hi - lo) / 4 and r.n_maps == 0
-    with pytest.raises(ConfigError, match="no range for 'nope'"):
+    with pytest.raises(ArgumentError, match="no range for 'nope'"):
         inf.default_prior(MontbrioPazoRoxin, "nope")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -108,9 +109,15 @@ def recovery():
     """The 20-region problem and its NUTS posterior and summary."""
     twin, data, truth = _recovery_problem(20)
     res = inf.run_nuts(
-        twin, data, seed=0, num_warmup=300, num_samples=300, num_chains=2, progress=False
+        twin,
+        data,
+        key=jax.random.key(0),
+        num_warmup=300,
+        num_samples=300,
+        num_chains=2,
+        progress=False,
     )
-    prior = inf.prior_draws(twin, seed=1, num=2000)
+    prior = inf.prior_draws(twin, key=jax.random.key(1), num=2000)
     idata = inf.to_inference_data(twin, res, data, prior=prior)
     table, msgs = inf.summarize(idata, twin, hdi_prob=0.9, truth=truth)
     return dict(twin=twin, data=data, truth=truth, res=res, table=table, msgs=msgs)
@@ -176,7 +183,13 @@ def svi_vs_nuts(recovery, request):
     guide, mean_tol = request.param
     twin, data = recovery["twin"], recovery["data"]
     svi = inf.run_svi(
-        twin, data, seed=3, guide=guide, steps=3000, learning_rate=0.01, progress=False
+        twin,
+        data,
+        key=jax.random.key(3),
+        guide=guide,
+        steps=3000,
+        learning_rate=0.01,
+        progress=False,
     )
     assert np.isfinite(svi.info["loss"][-1])
     return guide, mean_tol, svi.flat(), recovery["res"].flat()
@@ -220,7 +233,7 @@ def svi_flow():
     return inf.run_svi(
         twin,
         data,
-        seed=3,
+        key=jax.random.key(3),
         guide="flow",
         steps=3000,
         learning_rate=0.01,
@@ -294,7 +307,7 @@ def sbc():
     )
     return run_sbc(
         twin,
-        seed=0,
+        key=jax.random.key(0),
         num_datasets=64,
         params=("a_mu", "a_tau", "sigma_fc", "a_z"),
         num_warmup=200,

@@ -26,7 +26,7 @@ from inference._arviz import group_names
 from inference._priors import sample_priors
 from inference.engines import _engines
 from inference.fit import load_fit_config
-from vbt_jax import CheckpointError, ConfigError
+from vbt_jax import ArgumentError, CheckpointError, ConfigError, ShapeError
 
 ROOT = Path(__file__).resolve().parents[1]
 FIT_CONFIG = ROOT / "configs" / "fit_hopf_dk84.toml"
@@ -109,7 +109,9 @@ NUTS_KW = dict(num_warmup=100, num_samples=100, num_chains=1, chunk=50, max_tree
 @pytest.fixture(scope="module")
 def nuts_ref(synth):
     """Uninterrupted chunked NUTS run, no checkpoint (the reference for resume and seeds)."""
-    return inf.run_nuts(synth["twin"], synth["data"], seed=0, progress=False, **NUTS_KW)
+    return inf.run_nuts(
+        synth["twin"], synth["data"], key=jax.random.key(0), progress=False, **NUTS_KW
+    )
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +120,7 @@ def nuts_long(synth):
     return inf.run_nuts(
         synth["twin"],
         synth["data"],
-        seed=3,
+        key=jax.random.key(3),
         num_warmup=200,
         num_samples=1000,
         num_chains=1,
@@ -150,7 +152,7 @@ def test_regional_prior_moments_and_scale_by(centred):
     HalfNormal), Cov_ij = scale^2 + beta_scale^2 m_i m_j, the same for both forms."""
     W, labels, m = _network()
     twin = _twin(centred=centred)
-    draws = inf.prior_draws(twin, seed=11 if centred else 12, num=4000)
+    draws = inf.prior_draws(twin, key=jax.random.key(11 if centred else 12), num=4000)
     a, G = draws["a"].astype(float), draws["G"].astype(float)
     assert a.shape == (4000, N) and np.all(a < 0)
     eta = np.log(-a / G[:, None])
@@ -185,7 +187,7 @@ def test_centred_and_noncentred_agree():
     means and of variances within 4.5 combined standard errors."""
     out = []
     for centred, seed in ((False, 21), (True, 22)):
-        d = inf.prior_draws(_twin(centred=centred), seed=seed, num=4000)
+        d = inf.prior_draws(_twin(centred=centred), key=jax.random.key(seed), num=4000)
         out.append(np.log(-d["a"].astype(float)))
     x, y = out
     n = x.shape[0]
@@ -201,7 +203,7 @@ def test_centred_and_noncentred_agree():
 def test_global_lognormal_median_is_loc():
     """Global lognormal: log G ~ Normal(log loc, scale); the sample median of log G within
     4 SE (SE = sqrt(pi/2) sd / sqrt(n)) of log(loc), sd within 4 SE (sd / sqrt(2n))."""
-    d = inf.prior_draws(_twin(), seed=5, num=4000)
+    d = inf.prior_draws(_twin(), key=jax.random.key(5), num=4000)
     lg = np.log(d["G"].astype(float))
     se_med = math.sqrt(math.pi / 2) * 0.3 / math.sqrt(4000)
     assert abs(np.median(lg) - math.log(G_TRUE)) < 4 * se_med
@@ -213,24 +215,24 @@ def test_global_lognormal_median_is_loc():
 
 def test_prior_errors_name_the_parameter():
     W, labels, m = _network()
-    with pytest.raises(ConfigError, match=r"'G'.*dist.*'gamma'"):
+    with pytest.raises(ArgumentError, match=r"'G'.*dist.*'gamma'"):
         inf.Global("G", "gamma")
-    with pytest.raises(ConfigError, match=r"'G'.*median"):
+    with pytest.raises(ArgumentError, match=r"'G'.*median"):
         inf.Global("G", "lognormal", loc=0.0)
-    with pytest.raises(ConfigError, match=r"'a'.*link.*'exp'"):
+    with pytest.raises(ArgumentError, match=r"'a'.*link.*'exp'"):
         inf.Regional("a", N, "exp")
-    with pytest.raises(ConfigError, match=r"'a'.*maps must be \(n_regions=10, K\).*\(11, 1\)"):
+    with pytest.raises(ShapeError, match=r"'a'.*maps must be \(n_regions=10, K\).*\(11, 1\)"):
         inf.Regional("a", N, maps=np.zeros((N + 1, 1)))
     bad = m.copy()
     bad[3] = np.nan
-    with pytest.raises(ConfigError, match=r"'a'.*non-finite value at region 3"):
+    with pytest.raises(ArgumentError, match=r"'a'.*non-finite value at region 3"):
         inf.Regional("a", N, maps=bad)
     # scale_by naming no global: inside a model ...
     priors = [inf.Global("G", "lognormal", loc=G_TRUE), _a_prior(N, m, labels, scale_by="K")]
-    with pytest.raises(ConfigError, match=r"'a'.*scale_by='K'"):
+    with pytest.raises(ArgumentError, match=r"'a'.*scale_by='K'"):
         handlers.seed(lambda: sample_priors(priors), 0)()
     # ... and already when the twin is built, before anything is compiled
-    with pytest.raises(ConfigError, match=r"'a'.*scale_by='K'"):
+    with pytest.raises(ArgumentError, match=r"'a'.*scale_by='K'"):
         inf.Twin(priors, inf.HopfLinear(jnp.asarray(W)), [inf.FCLikelihood(N)], labels=labels)
 
 
@@ -280,13 +282,13 @@ def test_fc_log_density_matches_scipy(x64, n_timepoints):
 
 
 def test_fc_likelihood_errors():
-    with pytest.raises(ConfigError, match=r"N\(N-1\)/2 = 45"):
+    with pytest.raises(ShapeError, match=r"N\(N-1\)/2 = 45"):
         inf.FCLikelihood(N, edges=np.ones(44, bool))
-    with pytest.raises(ConfigError, match="selects no edge"):
+    with pytest.raises(ArgumentError, match="selects no edge"):
         inf.FCLikelihood(N, edges=np.zeros(45, bool))
-    with pytest.raises(ConfigError, match="n_timepoints must be > 3"):
+    with pytest.raises(ArgumentError, match="n_timepoints must be > 3"):
         inf.FCLikelihood(N, n_timepoints=3)
-    with pytest.raises(ConfigError, match=r"shape \(9, 9\).*10 regions"):
+    with pytest.raises(ShapeError, match=r"shape \(9, 9\).*10 regions"):
         inf.FCLikelihood(N).observe(np.eye(9))
 
 
@@ -324,9 +326,9 @@ def test_hopf_linear_fc_matches_lyapunov(x64):
 def test_hopf_linear_rejects_asymmetric_weights():
     W, _, _ = _network()
     W[0, 1] += 0.1
-    with pytest.raises(ConfigError, match="symmetric"):
+    with pytest.raises(ArgumentError, match="symmetric"):
         inf.HopfLinear(jnp.asarray(W))
-    with pytest.raises(ConfigError, match=r"\(N, N\)"):
+    with pytest.raises(ShapeError, match=r"\(N, N\)"):
         inf.HopfLinear(jnp.ones((3, 4)))
 
 
@@ -356,13 +358,23 @@ def test_nuts_resume_after_interrupt_is_bitwise(synth, nuts_ref, tmp_path, monke
     monkeypatch.setattr(_engines.MCMC, "run", interrupting_run)
     with pytest.raises(KeyboardInterrupt):
         inf.run_nuts(
-            synth["twin"], synth["data"], seed=0, checkpoint=folder, progress=False, **NUTS_KW
+            synth["twin"],
+            synth["data"],
+            key=jax.random.key(0),
+            checkpoint=folder,
+            progress=False,
+            **NUTS_KW,
         )
     monkeypatch.setattr(_engines.MCMC, "run", real_run)
     assert (folder / "nuts_chunk_0000.npz").exists()
     assert not (folder / "nuts_chunk_0001.npz").exists()
     resumed = inf.run_nuts(
-        synth["twin"], synth["data"], seed=0, checkpoint=folder, progress=False, **NUTS_KW
+        synth["twin"],
+        synth["data"],
+        key=jax.random.key(0),
+        checkpoint=folder,
+        progress=False,
+        **NUTS_KW,
     )
     assert (folder / "nuts_chunk_0001.npz").exists()
     assert resumed.num_draws == 100
@@ -370,21 +382,30 @@ def test_nuts_resume_after_interrupt_is_bitwise(synth, nuts_ref, tmp_path, monke
     # a folder from other settings, or other data, is refused before anything runs
     other = dict(NUTS_KW, num_samples=150)
     with pytest.raises(CheckpointError, match="num_samples: 100 -> 150"):
-        inf.run_nuts(synth["twin"], synth["data"], seed=0, checkpoint=folder, **other)
-    with pytest.raises(CheckpointError, match="different run.*seed: 0 -> 1"):
-        inf.run_nuts(synth["twin"], synth["data"], seed=1, checkpoint=folder, **NUTS_KW)
+        inf.run_nuts(
+            synth["twin"], synth["data"], key=jax.random.key(0), checkpoint=folder, **other
+        )
+    with pytest.raises(CheckpointError, match="different run.*key: "):
+        inf.run_nuts(
+            synth["twin"], synth["data"], key=jax.random.key(1), checkpoint=folder, **NUTS_KW
+        )
     data2 = {"fc": synth["data"]["fc"] + 1e-3}
     with pytest.raises(CheckpointError, match="different run.*the data differ"):
-        inf.run_nuts(synth["twin"], data2, seed=0, checkpoint=folder, **NUTS_KW)
+        inf.run_nuts(synth["twin"], data2, key=jax.random.key(0), checkpoint=folder, **NUTS_KW)
     # and so is a folder of another model with the same settings and data: an edited prior,
     # a changed fixed value (the forward map's weights), another likelihood
     for twin, site in _edited_twins(synth["train"]):
         with pytest.raises(CheckpointError, match=f"different model.*changed: .*'{site}'") as e:
-            inf.run_nuts(twin, synth["data"], seed=0, checkpoint=folder, **NUTS_KW)
+            inf.run_nuts(twin, synth["data"], key=jax.random.key(0), checkpoint=folder, **NUTS_KW)
         assert f"delete {folder}" in str(e.value)
     # none of the refusals touched the checkpoint: the same run still resumes to its draws
     again = inf.run_nuts(
-        synth["twin"], synth["data"], seed=0, checkpoint=folder, progress=False, **NUTS_KW
+        synth["twin"],
+        synth["data"],
+        key=jax.random.key(0),
+        checkpoint=folder,
+        progress=False,
+        **NUTS_KW,
     )
     _draws_equal(again, nuts_ref)
 
@@ -409,9 +430,13 @@ def _edited_twins(train):
 @pytest.mark.slow
 def test_nuts_seed_reproducibility(synth, nuts_ref):
     """Same seed and settings: identical draws; another seed: different draws."""
-    again = inf.run_nuts(synth["twin"], synth["data"], seed=0, progress=False, **NUTS_KW)
+    again = inf.run_nuts(
+        synth["twin"], synth["data"], key=jax.random.key(0), progress=False, **NUTS_KW
+    )
     _draws_equal(again, nuts_ref)
-    other = inf.run_nuts(synth["twin"], synth["data"], seed=1, progress=False, **NUTS_KW)
+    other = inf.run_nuts(
+        synth["twin"], synth["data"], key=jax.random.key(1), progress=False, **NUTS_KW
+    )
     for k in ("G", "a_mu", "a"):
         assert not np.array_equal(other.posterior[k], nuts_ref.posterior[k]), k
     # both sample the same posterior: the a_mu means differ by less than 5 standard errors
@@ -428,7 +453,7 @@ def test_svi_resume_after_interrupt(synth, tmp_path, monkeypatch, guide):
     same losses, parameters and draws as an uninterrupted run (float32 tolerance 1e-6
     relative; the computation is the same, so it is in fact bitwise), for a Gaussian guide and
     for the flow guide (whose parameters include the flow's network weights)."""
-    kw = dict(seed=0, guide=guide, steps=100, block=50, num_draws=50, progress=False)
+    kw = dict(key=jax.random.key(0), guide=guide, steps=100, block=50, num_draws=50, progress=False)
     ref = inf.run_svi(synth["twin"], synth["data"], **kw)
     folder = tmp_path / "svi"
     real_save = _engines._save_pickle
@@ -475,8 +500,10 @@ def test_netcdf_round_trip(synth, nuts_long, tmp_path):
     import xarray as xr
 
     twin, data = synth["twin"], synth["data"]
-    prior = inf.prior_draws(twin, seed=1, num=200)
-    pp = inf.predictive_draws(twin, nuts_long.flat(), seed=2, num=None, record=("fc",))
+    prior = inf.prior_draws(twin, key=jax.random.key(1), num=200)
+    pp = inf.predictive_draws(
+        twin, nuts_long.flat(), key=jax.random.key(2), num=None, record=("fc",)
+    )
     assert pp["pred_fc"].shape == (1000, N, N)
     # the recorded prediction is the forward map at that draw
     g0 = float(nuts_long.flat()["G"][0])
@@ -536,7 +563,7 @@ def test_summarize_shrinkage_and_truth(synth, nuts_long):
     and it is flagged; a_mu is learnt from 10 regions (shrinkage > 0.7). With truth, z equals
     (mean - truth) / sd computed from the draws."""
     twin = synth["twin"]
-    prior = inf.prior_draws(twin, seed=9, num=4000)
+    prior = inf.prior_draws(twin, key=jax.random.key(9), num=4000)
     idata = inf.to_inference_data(twin, nuts_long, synth["data"], prior=prior)
     mu_true = float(np.mean(synth["eta"]))
     truth = {"G": G_TRUE, "a_mu": mu_true, "a": synth["a"]}

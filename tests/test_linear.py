@@ -9,7 +9,7 @@ import pytest
 import scipy.linalg as sla
 
 import vbt_jax as vbt
-from vbt_jax._errors import ConfigError
+from vbt_jax import ArgumentError, ShapeError
 from vbt_jax._linear import (
     hopf_band_power,
     hopf_covariance_symmetric,
@@ -234,19 +234,19 @@ def test_hopf_fc_matches_scipy_and_is_differentiable_in_G(x64):
 
 
 def test_validation_errors():
-    with pytest.raises(ConfigError, match="A must be"):
+    with pytest.raises(ShapeError, match="A must be"):
         solve_lyapunov(jnp.zeros((3, 4)), jnp.zeros((3, 4)))
-    with pytest.raises(ConfigError, match="Q must have"):
+    with pytest.raises(ShapeError, match="Q must have"):
         solve_lyapunov(jnp.eye(3), jnp.eye(4))
-    with pytest.raises(ConfigError, match="W must be"):
+    with pytest.raises(ShapeError, match="W must be"):
         hopf_jacobian(-0.1, 1.0, jnp.zeros((3, 2)), 0.1)
-    with pytest.raises(ConfigError, match="omega must be"):
+    with pytest.raises(ShapeError, match="omega must be"):
         hopf_jacobian(-0.1, jnp.ones(4), jnp.zeros((3, 3)), 0.1)
-    with pytest.raises(ConfigError, match="noise_diag"):
+    with pytest.raises(ShapeError, match="noise_diag"):
         stationary_covariance(-jnp.eye(4), jnp.ones(3))
-    with pytest.raises(ConfigError, match="var_index"):
+    with pytest.raises(ArgumentError, match="var_index"):
         linear_fc(jnp.eye(6), 3, 2)
-    with pytest.raises(ConfigError, match="nsig"):
+    with pytest.raises(ShapeError, match="nsig"):
         hopf_fc(-0.1, 1.0, jnp.zeros((3, 3)), 0.1, jnp.ones(3))
 
 
@@ -521,18 +521,18 @@ def test_spectrum_matches_welch_of_simulation():
 
 def test_symmetric_validation_errors():
     W = np.array([[0.0, 1.0], [0.5, 0.0]])
-    with pytest.raises(ConfigError, match=r"max \|W - W.T\| = 0.5"):
+    with pytest.raises(ArgumentError, match=r"max \|W - W.T\| = 0.5"):
         hopf_covariance_symmetric(-0.1, W, 0.1, 1e-3)
-    with pytest.raises(ConfigError, match="symmetric"):
+    with pytest.raises(ArgumentError, match="symmetric"):
         hopf_fc_symmetric(-0.1, W, 0.1)
     Ws = W + W.T
-    with pytest.raises(ConfigError, match="W must be"):
+    with pytest.raises(ShapeError, match="W must be"):
         hopf_fc_symmetric(-0.1, np.ones((2, 3)), 0.1)
-    with pytest.raises(ConfigError, match="a must be"):
+    with pytest.raises(ShapeError, match="a must be"):
         hopf_fc_symmetric(-np.ones(3), Ws, 0.1)
-    with pytest.raises(ConfigError, match="nsig must be"):
+    with pytest.raises(ShapeError, match="nsig must be"):
         hopf_covariance_symmetric(-0.1, Ws, 0.1, np.ones(3))
-    with pytest.raises(ConfigError, match="G must be"):
+    with pytest.raises(ShapeError, match="G must be"):
         hopf_fc_symmetric(-0.1, Ws, np.ones(2))
     # a traced W is not checked (documented): no error under jit
     out = jax.jit(lambda W: hopf_fc_symmetric(-0.1, W, 0.1))(W)
@@ -540,15 +540,15 @@ def test_symmetric_validation_errors():
     # above the bifurcation the closed form is NaN, not a wrong number
     assert np.all(np.isnan(hopf_covariance_symmetric(0.1, Ws, 0.1, 1e-3)))
     assert np.all(np.isnan(hopf_covariance_symmetric(0.1, Ws, 0.1, np.array([1e-3, 2e-3]))))
-    with pytest.raises(ConfigError, match="omega must be a scalar"):
+    with pytest.raises(ArgumentError, match="omega must be a scalar"):
         hopf_spectrum(-0.1, np.ones(2), Ws, 0.1, 1e-3, [10.0], symmetric=True)
-    with pytest.raises(ConfigError, match="W must be symmetric"):
+    with pytest.raises(ArgumentError, match="W must be symmetric"):
         hopf_spectrum(-0.1, 1.0, W, 0.1, 1e-3, [10.0], symmetric=True)
-    with pytest.raises(ConfigError, match="same for x and y"):
+    with pytest.raises(ArgumentError, match="same for x and y"):
         hopf_spectrum(-0.1, 1.0, Ws, 0.1, [1e-3, 2e-3], [10.0], symmetric=True)
-    with pytest.raises(ConfigError, match="freqs_hz"):
+    with pytest.raises(ShapeError, match="freqs_hz"):
         hopf_spectrum(-0.1, 1.0, Ws, 0.1, 1e-3, np.ones((2, 2)))
-    with pytest.raises(ConfigError, match="bands_hz"):
+    with pytest.raises(ArgumentError, match="bands_hz"):
         hopf_band_power(-0.1, 1.0, Ws, 0.1, 1e-3, [(8.0, 4.0)])
-    with pytest.raises(ConfigError, match="n_points"):
+    with pytest.raises(ArgumentError, match="n_points"):
         hopf_band_power(-0.1, 1.0, Ws, 0.1, 1e-3, [(4.0, 8.0)], n_points=1)

@@ -12,7 +12,7 @@ from inference.treatment import (
     prob_improves,
     ranking,
 )
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError, ShapeError
 from vbt_jax.interventions import antipsychotic_d2, psychedelic_5ht2a
 
 G0 = 8e-4
@@ -126,11 +126,11 @@ def test_change_summary_and_netcdf(pred, tmp_path):
 
 def test_errors(setup):
     conn, a, G, drugs = setup
-    with pytest.raises(ConfigError, match="G_draws"):
+    with pytest.raises(ShapeError, match="G_draws"):
         predict_interventions(a, G[:2], conn.weights, conn.labels, drugs, DOSES)
-    with pytest.raises(ConfigError, match="doses"):
+    with pytest.raises(ArgumentError, match="doses"):
         predict_interventions(a, G, conn.weights, conn.labels, drugs, [-1.0])
-    with pytest.raises(ConfigError, match="target_fc"):
+    with pytest.raises(ShapeError, match="target_fc"):
         predict_interventions(a, G, conn.weights, conn.labels, drugs, DOSES, target_fc=np.eye(3))
-    with pytest.raises(ConfigError, match="Drug acting on"):
+    with pytest.raises(ArgumentError, match="Drug acting on"):
         predict_interventions(a, G, conn.weights, conn.labels, {"x": 1.0}, DOSES)

@@ -7,7 +7,7 @@ import pytest
 
 import vbt_jax as vbt
 from inference.treatment import check_observed
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError, ShapeError
 from vbt_jax.interventions import antipsychotic_d2, psychedelic_5ht2a
 
 G0 = 8e-4
@@ -121,15 +121,15 @@ def test_errors(twin):
     conn, a, G = twin
     drug = psychedelic_5ht2a("hopf")
     fc = np.eye(conn.n_regions)
-    with pytest.raises(ConfigError, match="fc_post must be"):
+    with pytest.raises(ShapeError, match="fc_post must be"):
         check_observed(a, G, conn.weights, conn.labels, drug, 1.0, fc, fc[:3, :3], T, key=jr.key(0))
-    with pytest.raises(ConfigError, match="n_timepoints"):
+    with pytest.raises(ArgumentError, match="n_timepoints"):
         check_observed(a, G, conn.weights, conn.labels, drug, 1.0, fc, fc, 3, key=jr.key(0))
     bad = fc.copy()
     bad[0, 1] = bad[1, 0] = 1.5
-    with pytest.raises(ConfigError, match="fc_pre needs finite correlations"):
+    with pytest.raises(ArgumentError, match="fc_pre needs finite correlations"):
         check_observed(a, G, conn.weights, conn.labels, drug, 1.0, bad, fc, T, key=jr.key(0))
-    with pytest.raises(ConfigError, match="Hopf drug scaling"):
+    with pytest.raises(ArgumentError, match="Hopf drug scaling"):
         check_observed(
             a, G, conn.weights, conn.labels, psychedelic_5ht2a("wong_wang"), 1.0, fc, fc, T,
             key=jr.key(0),

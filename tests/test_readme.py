@@ -85,3 +85,41 @@ def test_readme_names_resolve():
                     missing.append(f"{root}.{dotted}")
                     break
     assert not missing, f"README.md names that do not exist: {missing}"
+
+
+def _layout_paths() -> list[str]:
+    """Paths named in the README's Layout block: top-level entries, and on indented lines the
+    leading names (ending in ``/`` or ``.py``, several separated by commas) relative to the
+    top-level folder above them."""
+    block = re.search(r"## Layout\n+```\n(.*?)```", README.read_text(), flags=re.S).group(1)
+    paths, top = [], None
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            top = line.split()[0]
+            paths.append(top)
+            continue
+        if top is None or not top.endswith("/"):
+            continue
+        for token in re.split(r"[\s,]+", line.strip()):
+            token = token.rstrip(":;")
+            if token.endswith(("/", ".py")):
+                paths.append(top + token)
+            else:
+                break
+    return paths
+
+
+def test_readme_layout_names_the_tree():
+    """Every path in the README's Layout exists, and every subpackage of vbt_jax/ and
+    inference/ is in it."""
+    root = README.parent
+    paths = _layout_paths()
+    missing = [p for p in paths if not (root / p).exists()]
+    assert not missing, f"README Layout names paths that do not exist: {missing}"
+    listed = {p.rstrip("/") for p in paths}
+    for pkg in ("vbt_jax", "inference"):
+        for init in sorted((root / pkg).glob("*/__init__.py")):
+            sub = f"{pkg}/{init.parent.name}"
+            assert sub in listed, f"README Layout does not list the subpackage {sub}/"

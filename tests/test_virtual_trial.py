@@ -1,5 +1,6 @@
 """Virtual drug trial with known ground truth (inference.validation.virtual_trial)."""
 
+import jax
 import numpy as np
 import pytest
 import scipy.stats as st
@@ -18,7 +19,7 @@ from inference.validation.virtual_trial import (
     run_virtual_trial,
     simulate_cohort,
 )
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError
 from vbt_jax.interventions import psychedelic_5ht2a
 
 
@@ -164,19 +165,21 @@ def test_change_spread_matches_monte_carlo(dk):
 
 
 def test_run_virtual_trial_rejects_bad_options():
-    with pytest.raises(ConfigError, match="baseline"):
-        run_virtual_trial(baseline="truth")
-    with pytest.raises(ConfigError, match="likelihood"):
-        run_virtual_trial(likelihood="pre")
-    with pytest.raises(ConfigError, match="propagate"):
-        run_virtual_trial(likelihood="post", propagate=True)
+    with pytest.raises(ArgumentError, match="baseline"):
+        run_virtual_trial(key=jax.random.key(0), baseline="truth")
+    with pytest.raises(ArgumentError, match="likelihood"):
+        run_virtual_trial(key=jax.random.key(0), likelihood="pre")
+    with pytest.raises(ArgumentError, match="propagate"):
+        run_virtual_trial(key=jax.random.key(0), likelihood="post", propagate=True)
 
 
 @pytest.fixture(scope="module")
 def trial():
     # defaults: baseline fitted from each pre-treatment scan (MAP + Laplace), change
     # likelihood with the baseline uncertainty propagated
-    return run_virtual_trial(0, n_train=16, n_test=40, num_warmup=300, num_samples=300)
+    return run_virtual_trial(
+        key=jax.random.key(0), n_train=16, n_test=40, num_warmup=300, num_samples=300
+    )
 
 
 @pytest.mark.slow

@@ -31,7 +31,7 @@ import jax.scipy.linalg as jsl
 import numpy as np
 from jax import Array
 
-from ._errors import ConfigError
+from ._errors import ArgumentError, ShapeError
 
 _DEFAULT_ITERATIONS = 50
 
@@ -94,14 +94,14 @@ def solve_lyapunov(A: Array, Q: Array, *, iterations: int = _DEFAULT_ITERATIONS)
         (..., n, n) solution ``X``.
 
     Raises:
-        ConfigError: if ``A`` or ``Q`` is not square or their shapes differ.
+        ArgumentError: if ``A`` or ``Q`` is not square or their shapes differ.
     """
     A = jnp.asarray(A)
     Q = jnp.asarray(Q)
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
-        raise ConfigError(f"solve_lyapunov: A must be (..., n, n), got shape {A.shape}")
+        raise ShapeError(f"solve_lyapunov: A must be (..., n, n), got shape {A.shape}")
     if Q.shape[-2:] != A.shape[-2:]:
-        raise ConfigError(
+        raise ShapeError(
             f"solve_lyapunov: Q must have the shape of A {A.shape[-2:]}, got {Q.shape}"
         )
     dtype = jnp.result_type(A, Q)
@@ -167,11 +167,11 @@ def hopf_jacobian(a: float | Array, omega: float | Array, W: Array, G: float | A
         (2N, 2N) Jacobian [1/ms].
 
     Raises:
-        ConfigError: if ``W`` is not square or ``a``/``omega`` are neither scalar nor (N,).
+        ArgumentError: if ``W`` is not square or ``a``/``omega`` are neither scalar nor (N,).
     """
     W = jnp.asarray(W)
     if W.ndim != 2 or W.shape[0] != W.shape[1]:
-        raise ConfigError(f"hopf_jacobian: W must be (N, N), got shape {W.shape}")
+        raise ShapeError(f"hopf_jacobian: W must be (N, N), got shape {W.shape}")
     n = W.shape[0]
     dtype = jnp.result_type(W, a, omega, G)
     a = _per_region(a, n, "a", dtype)
@@ -201,13 +201,13 @@ def stationary_covariance(
         (n, n) covariance [state unit^2].
 
     Raises:
-        ConfigError: if ``noise_diag`` is neither scalar nor (n,).
+        ArgumentError: if ``noise_diag`` is neither scalar nor (n,).
     """
     A = jnp.asarray(A)
     n = A.shape[-1]
     nsig = jnp.asarray(noise_diag)
     if nsig.ndim > 1 or (nsig.ndim == 1 and nsig.shape[0] != n):
-        raise ConfigError(
+        raise ShapeError(
             f"stationary_covariance: noise_diag must be scalar or ({n},), got {nsig.shape}"
         )
     dtype = jnp.result_type(A, nsig)
@@ -228,17 +228,17 @@ def linear_fc(cov: Array, n_regions: int, var_index: int = 0) -> Array:
         (N, N) Pearson correlation matrix.
 
     Raises:
-        ConfigError: if ``cov`` is not square with a multiple of ``n_regions`` rows, or
+        ArgumentError: if ``cov`` is not square with a multiple of ``n_regions`` rows, or
             ``var_index`` is out of range.
     """
     cov = jnp.asarray(cov)
     if cov.ndim != 2 or cov.shape[0] != cov.shape[1] or cov.shape[0] % n_regions:
-        raise ConfigError(
+        raise ShapeError(
             f"linear_fc: cov must be (S*N, S*N) with N = {n_regions}, got shape {cov.shape}"
         )
     n_vars = cov.shape[0] // n_regions
     if not 0 <= var_index < n_vars:
-        raise ConfigError(f"linear_fc: var_index must be in [0, {n_vars}), got {var_index}")
+        raise ArgumentError(f"linear_fc: var_index must be in [0, {n_vars}), got {var_index}")
     s = slice(var_index * n_regions, (var_index + 1) * n_regions)
     block = cov[s, s]
     sd = jnp.sqrt(jnp.diag(block))
@@ -271,7 +271,7 @@ def hopf_fc(
         (N, N) correlation matrix of ``x``.
 
     Raises:
-        ConfigError: on inconsistent shapes.
+        ArgumentError: on inconsistent shapes.
     """
     J = hopf_jacobian(a, omega, W, G)
     n = J.shape[0] // 2
@@ -285,7 +285,7 @@ def _per_region(v, n: int, name: str, dtype, fname: str = "hopf_jacobian") -> Ar
     if v.ndim == 0:
         return jnp.full((n,), v)
     if v.shape != (n,):
-        raise ConfigError(f"{fname}: {name} must be scalar or ({n},), got shape {v.shape}")
+        raise ShapeError(f"{fname}: {name} must be scalar or ({n},), got shape {v.shape}")
     return v
 
 
@@ -294,12 +294,12 @@ def _state_noise(nsig, n: int, fname: str, dtype) -> Array:
     nsig = jnp.asarray(nsig, dtype)
     if nsig.ndim == 1:
         if nsig.shape[0] != 2:
-            raise ConfigError(f"{fname}: nsig must be (), (2,) or (2, {n}), got {nsig.shape}")
+            raise ShapeError(f"{fname}: nsig must be (), (2,) or (2, {n}), got {nsig.shape}")
         nsig = nsig[:, None]
     elif nsig.ndim == 2 and nsig.shape != (2, n):
-        raise ConfigError(f"{fname}: nsig must be (), (2,) or (2, {n}), got {nsig.shape}")
+        raise ShapeError(f"{fname}: nsig must be (), (2,) or (2, {n}), got {nsig.shape}")
     elif nsig.ndim > 2:
-        raise ConfigError(f"{fname}: nsig must be (), (2,) or (2, {n}), got {nsig.shape}")
+        raise ShapeError(f"{fname}: nsig must be (), (2,) or (2, {n}), got {nsig.shape}")
     return jnp.broadcast_to(nsig, (2, n))
 
 
@@ -345,7 +345,7 @@ def _asymmetry(W: Array) -> tuple[float, float] | None:
 def _square_weights(W, fname: str) -> Array:
     W = jnp.asarray(W)
     if W.ndim != 2 or W.shape[0] != W.shape[1]:
-        raise ConfigError(f"{fname}: W must be (N, N), got shape {W.shape}")
+        raise ShapeError(f"{fname}: W must be (N, N), got shape {W.shape}")
     return W
 
 
@@ -354,7 +354,7 @@ def _symmetric_block(a, W, G, fname: str, *others) -> tuple[Array, object]:
     W = _square_weights(W, fname)
     G = jnp.asarray(G)
     if G.ndim != 0:
-        raise ConfigError(f"{fname}: G must be a scalar, got shape {G.shape}")
+        raise ShapeError(f"{fname}: G must be a scalar, got shape {G.shape}")
     n = W.shape[0]
     dtype = _float_dtype(W, a, G, *others)
     a = _per_region(a, n, "a", dtype, fname)
@@ -367,7 +367,7 @@ def _symmetric_block(a, W, G, fname: str, *others) -> tuple[Array, object]:
 def _require_symmetric(W: Array, fname: str) -> None:
     asym = _asymmetry(W)
     if asym is not None and asym[0] > asym[1]:
-        raise ConfigError(
+        raise ArgumentError(
             f"{fname}: W must be symmetric, got max |W - W.T| = {asym[0]:.3g} "
             f"(tolerance {asym[1]:.3g} = {_SYM_RTOL:g} * max |W|); use the general "
             "hopf_fc / stationary_covariance for directed weights"
@@ -377,7 +377,7 @@ def _require_symmetric(W: Array, fname: str) -> None:
 def _region_noise(nsig, n: int, fname: str, dtype) -> Array:
     nsig = jnp.asarray(nsig, dtype)
     if nsig.ndim != 0 and nsig.shape != (n,):
-        raise ConfigError(
+        raise ShapeError(
             f"{fname}: nsig must be a scalar or ({n},) (the same noise on x and y of each "
             f"region), got shape {nsig.shape}"
         )
@@ -462,7 +462,7 @@ def hopf_covariance_symmetric(
         (N, N) covariance of ``x`` (equal to that of ``y``) [state^2].
 
     Raises:
-        ConfigError: if ``W`` is not square, or (concrete) not symmetric within
+        ArgumentError: if ``W`` is not square, or (concrete) not symmetric within
             ``1e-6 * max |W|`` (the message gives the largest asymmetry); if ``a`` or ``nsig``
             is neither scalar nor (N,), or ``G`` is not a scalar.
     """
@@ -493,7 +493,7 @@ def hopf_fc_symmetric(
         (N, N) Pearson correlation matrix (NaN above the bifurcation).
 
     Raises:
-        ConfigError: as :func:`hopf_covariance_symmetric`.
+        ArgumentError: as :func:`hopf_covariance_symmetric`.
     """
     fname = "hopf_fc_symmetric"
     B, dtype = _symmetric_block(a, W, G, fname, nsig)
@@ -529,7 +529,7 @@ def _fast_path(omega, W, nsig, symmetric: bool | None, fname: str) -> bool:
     if symmetric is None:
         return not problems and asym is not None and noise_equal
     if problems:
-        raise ConfigError(f"{fname}: symmetric=True but " + "; ".join(problems))
+        raise ArgumentError(f"{fname}: symmetric=True but " + "; ".join(problems))
     return True
 
 
@@ -550,7 +550,7 @@ def _spectral_setup(a, omega, W, G, nsig, symmetric, fname, *others):
         return True, dtype, n, (B, omega_arr, region_nsig)
     G = jnp.asarray(G)
     if G.ndim != 0:
-        raise ConfigError(f"{fname}: G must be a scalar, got shape {G.shape}")
+        raise ShapeError(f"{fname}: G must be a scalar, got shape {G.shape}")
     a = _per_region(a, n, "a", dtype, fname)
     J = hopf_jacobian(a, omega_arr, W.astype(dtype), G.astype(dtype))
     return False, dtype, n, (J, noise.reshape(-1))
@@ -662,13 +662,13 @@ def hopf_spectrum(
         (F, N) PSD [state^2 / Hz] (NaN above the bifurcation on the fast path).
 
     Raises:
-        ConfigError: on inconsistent shapes, or ``symmetric=True`` with an asymmetric concrete
+        ArgumentError: on inconsistent shapes, or ``symmetric=True`` with an asymmetric concrete
             ``W``, a per-region ``omega`` or unequal ``x``/``y`` noise.
     """
     fname = "hopf_spectrum"
     freqs = jnp.asarray(freqs_hz)
     if freqs.ndim != 1:
-        raise ConfigError(f"{fname}: freqs_hz must be (F,), got shape {freqs.shape}")
+        raise ShapeError(f"{fname}: freqs_hz must be (F,), got shape {freqs.shape}")
     fast, dtype, _, payload = _spectral_setup(a, omega, W, G, nsig, symmetric, fname, freqs)
     w = _to_rad_per_ms(freqs.astype(dtype))
     if fast:
@@ -680,19 +680,19 @@ def _parse_bands(bands_hz, fname: str) -> np.ndarray:
     if isinstance(bands_hz, Mapping):
         bands_hz = list(bands_hz.values())
     if isinstance(bands_hz, jax.core.Tracer):
-        raise ConfigError(f"{fname}: bands_hz must be concrete (not traced)")
+        raise ArgumentError(f"{fname}: bands_hz must be concrete (not traced)")
     try:
         bands = np.asarray(bands_hz, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"{fname}: bands_hz must be (B, 2) (lo, hi) pairs in Hz") from err
+        raise ShapeError(f"{fname}: bands_hz must be (B, 2) (lo, hi) pairs in Hz") from err
     if bands.ndim != 2 or bands.shape[1] != 2 or bands.shape[0] == 0:
-        raise ConfigError(
+        raise ShapeError(
             f"{fname}: bands_hz must be a dict name -> (lo, hi) or (B, 2) pairs in Hz, "
             f"got shape {bands.shape}"
         )
     ok = np.isfinite(bands).all(axis=1) & (bands[:, 0] >= 0) & (bands[:, 0] < bands[:, 1])
     if not ok.all():
-        raise ConfigError(
+        raise ArgumentError(
             f"{fname}: bands_hz must satisfy 0 <= lo < hi < inf, got {bands[~ok].tolist()}"
         )
     return bands
@@ -751,12 +751,12 @@ def hopf_band_power(
         (B, N) band powers [state^2] (or fractions if ``relative``).
 
     Raises:
-        ConfigError: on a malformed band or ``n_points``, and as :func:`hopf_spectrum`.
+        ArgumentError: on a malformed band or ``n_points``, and as :func:`hopf_spectrum`.
     """
     fname = "hopf_band_power"
     bands = _parse_bands(bands_hz, fname)
     if not isinstance(n_points, int) or isinstance(n_points, bool) or n_points < 2:
-        raise ConfigError(f"{fname}: n_points must be an int >= 2, got {n_points!r}")
+        raise ArgumentError(f"{fname}: n_points must be an int >= 2, got {n_points!r}")
     fast, dtype, n, payload = _spectral_setup(a, omega, W, G, nsig, symmetric, fname)
     if fast:
         w = _to_rad_per_ms(jnp.asarray(bands, dtype))

@@ -32,9 +32,10 @@ from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoNormal
 from numpyro.infer.initialization import init_to_median, init_to_value
 from numpyro.infer.util import log_density
 
-from vbt_jax import CheckpointError, ConfigError
+from vbt_jax import ArgumentError, CheckpointError
 
 from .. import _arviz
+from .._keys import as_key, purpose_keys
 from ._elbo import OrderedTraceELBO
 from ._guides import AutoHierarchicalFlow
 
@@ -226,7 +227,7 @@ def run_nuts(
     model,
     data: Mapping[str, Any] | None,
     *,
-    seed: int = 0,
+    key: Any,
     num_warmup: int = 500,
     num_samples: int = 1000,
     num_chains: int = 2,
@@ -244,7 +245,8 @@ def run_nuts(
     Args:
         model: a NumPyro model taking ``data`` (e.g. a :class:`~inference.Twin`).
         data: observed data dict (``Twin.observe``).
-        seed: PRNG seed (same seed, same draws).
+        key: PRNG key (``jax.random.key(seed)``; same key, same draws). The warm start and
+            the sampler get their own streams of it.
         num_warmup, num_samples: per chain.
         num_chains: independent chains (run in parallel when there are enough JAX devices,
             else one after another).
@@ -263,15 +265,16 @@ def run_nuts(
     """
     for k, v in dict(num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains).items():
         if not isinstance(v, int) or v < (0 if k == "num_warmup" else 1):
-            raise ConfigError(f"run_nuts: {k} must be a positive integer, got {v!r}")
+            raise ArgumentError(f"run_nuts: {k} must be a positive integer, got {v!r}")
     chunk = num_samples if chunk is None else int(chunk)
     if chunk < 1:
-        raise ConfigError(f"run_nuts: chunk must be >= 1, got {chunk}")
+        raise ArgumentError(f"run_nuts: chunk must be >= 1, got {chunk}")
     if chain_method is None:
         chain_method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
+    keys = purpose_keys(key, ("warm_start", "sampler"), "run_nuts")
     settings = dict(
         engine="nuts",
-        seed=seed,
+        key=np.asarray(as_key(key, "run_nuts")).tolist(),
         num_warmup=num_warmup,
         num_samples=num_samples,
         num_chains=num_chains,
@@ -289,7 +292,7 @@ def run_nuts(
         pre = run_svi(
             model,
             data,
-            seed=seed + 1,
+            key=keys["warm_start"],
             guide="normal",
             steps=init_steps,
             learning_rate=0.02,
@@ -330,7 +333,7 @@ def run_nuts(
             with np.load(folder / f"nuts_chunk_{k:04d}.npz") as z:
                 chunks.append({n: z[n] for n in z.files})
     if state is None:
-        mcmc.warmup(jax.random.PRNGKey(seed), data, extra_fields=_EXTRA)
+        mcmc.warmup(as_key(keys["sampler"], "run_nuts"), data, extra_fields=_EXTRA)
         state = mcmc.post_warmup_state
         if folder is not None:
             _save_pickle(folder / "nuts_state.pkl", dict(state=state, done=0, n_chunks=0))
@@ -399,7 +402,7 @@ def make_guide(model, kind: str = "lowrank", rank: int | None = None):
         rank: the low-rank guide's rank (default: sqrt of the latent dimension).
 
     Raises:
-        ConfigError: ``kind`` is not one of :data:`GUIDES`.
+        ArgumentError: ``kind`` is not one of :data:`GUIDES`.
     """
     init = init_to_median(num_samples=15)
     if kind == "normal":
@@ -408,14 +411,14 @@ def make_guide(model, kind: str = "lowrank", rank: int | None = None):
         return AutoLowRankMultivariateNormal(model, init_loc_fn=init, init_scale=0.05, rank=rank)
     if kind == "flow":
         return AutoHierarchicalFlow(model, init_loc_fn=init, init_scale=0.05)
-    raise ConfigError(f"guide must be one of {', '.join(map(repr, GUIDES))}, got {kind!r}")
+    raise ArgumentError(f"guide must be one of {', '.join(map(repr, GUIDES))}, got {kind!r}")
 
 
 def run_svi(
     model,
     data: Mapping[str, Any] | None,
     *,
-    seed: int = 0,
+    key: Any,
     guide: str = "lowrank",
     rank: int | None = None,
     steps: int = 3000,
@@ -432,7 +435,7 @@ def run_svi(
     Args:
         model: NumPyro model taking ``data``.
         data: observed data dict.
-        seed: PRNG seed.
+        key: PRNG key (``jax.random.key(seed)``): the optimiser's stream and the draws'.
         guide: one of :data:`GUIDES` (see :func:`make_guide`); ``rank`` for ``"lowrank"``.
         steps: optimiser steps; ``learning_rate`` the initial rate (decays to a tenth).
         num_particles: ELBO Monte Carlo particles per step.
@@ -455,10 +458,10 @@ def run_svi(
     from tqdm.auto import tqdm
 
     if not isinstance(steps, int) or steps < 1:
-        raise ConfigError(f"run_svi: steps must be a positive integer, got {steps!r}")
+        raise ArgumentError(f"run_svi: steps must be a positive integer, got {steps!r}")
     settings = dict(
         engine="svi",
-        seed=seed,
+        key=np.asarray(as_key(key, "run_svi")).tolist(),
         guide=guide,
         rank=rank,
         steps=steps,
@@ -472,7 +475,8 @@ def run_svi(
     sched = optax.cosine_decay_schedule(learning_rate, steps, alpha=0.1)
     opt = optax.chain(optax.clip_by_global_norm(100.0), optax.adam(sched))
     svi = SVI(model, g, opt, OrderedTraceELBO(num_particles=num_particles))
-    key, draw_key = jax.random.split(jax.random.PRNGKey(seed))
+    keys = purpose_keys(key, ("optimiser", "draws"), "run_svi")
+    key, draw_key = as_key(keys["optimiser"], "run_svi"), as_key(keys["draws"], "run_svi")
     t0 = time.perf_counter()
     state, losses = None, []
     if folder is not None and (folder / "svi_state.pkl").exists():

@@ -48,7 +48,7 @@ from numpyro.infer.autoguide import AutoContinuous
 from numpyro.infer.initialization import init_to_median
 from numpyro.nn.auto_reg_nn import AutoregressiveNN
 
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError
 
 from .._priors import Regional
 
@@ -98,7 +98,7 @@ class AutoAffineIAF(AutoContinuous):
         hidden_dims: list[int] | None = None,
     ):
         if not init_scale > 0:
-            raise ConfigError(f"AutoAffineIAF: init_scale must be > 0, got {init_scale!r}")
+            raise ArgumentError(f"AutoAffineIAF: init_scale must be > 0, got {init_scale!r}")
         self._init_scale = init_scale
         self.num_flows = num_flows
         self._hidden_dims = hidden_dims

@@ -16,9 +16,10 @@ import numpy as np
 import vbt_jax as vbt
 
 from .._forward import monitor_series, with_parameters
+from .._keys import numpy_rng
 from .._likelihoods import fisher_z
 from ..metrics import ks_to_histogram, pearson
-from ._setup import FitSetup
+from ._setup import FitSetup, fit_keys
 
 
 def fc_quality(setup: FitSetup, pp: dict[str, np.ndarray], sigma: np.ndarray) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def fc_quality(setup: FitSetup, pp: dict[str, np.ndarray], sigma: np.ndarray) ->
     mean = np.tanh(fisher_z(pred).mean(axis=0))
     tr, te = setup.train_edges, ~setup.train_edges
     out = {"fc_r_train": pearson(mean[tr], obs[tr]), "fc_r_all": pearson(mean, obs)}
-    rng = np.random.default_rng(setup.config.seed + 7)
+    rng = numpy_rng(fit_keys(setup.config)["coverage"])
     zrep = fisher_z(pred) + rng.normal(size=pred.shape) * sigma[: pred.shape[0], None]
     lo, hi = np.quantile(zrep, [0.05, 0.95], axis=0)
     zobs = fisher_z(obs)
@@ -106,7 +107,7 @@ def simulate_check(setup: FitSetup, flat: dict[str, np.ndarray], draws: int, pro
         )
         return monitor_series(sol, source, model0), sol.ts[source], sol.diverged
 
-    keys = jax.random.split(jax.random.key(cfg.seed + 1), draws)[stable]
+    keys = jax.random.split(fit_keys(cfg)["check"], draws)[stable]
     n_sim = int(stable.sum())
     t0 = time.perf_counter()
     if progress:

@@ -32,7 +32,7 @@ from ._checks import fc_quality, simulate_check
 from ._config import FitConfig
 from ._figures import _figures
 from ._report import _write_summary_md
-from ._setup import FitSetup, run_engine, setup_fit
+from ._setup import FitSetup, fit_keys, run_engine, setup_fit
 
 
 def _thin(flat: dict[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
@@ -82,8 +82,9 @@ def fit_run_folder(
     result = run_engine(setup, ckpt, progress)
     flat = result.flat()
     record = ("fc",) + (("band_power",) if "band_power" in setup.observed else ())
-    prior = prior_draws(setup.twin, seed=cfg.seed + 2, num=500)
-    pp = predictive_draws(setup.twin, _thin(flat, 400), seed=cfg.seed + 3, record=record)
+    keys = fit_keys(cfg)
+    prior = prior_draws(setup.twin, key=keys["prior"], num=500)
+    pp = predictive_draws(setup.twin, _thin(flat, 400), key=keys["predictive"], record=record)
     sigma = _thin(flat, 400)["sigma_fc"]
     quality, fc_pred = fc_quality(setup, pp, sigma)
     quality["engine"] = cfg.engine

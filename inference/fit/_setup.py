@@ -12,9 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import vbt_jax as vbt
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError, ConfigError, DataError
 
 from .._forward import HopfLinear, Simulated
+from .._keys import numpy_rng, purpose_keys
 from .._likelihoods import FCLikelihood, band_power_likelihood
 from .._model import Twin
 from .._priors import Global, Regional
@@ -155,7 +156,7 @@ def setup_fit(cfg: FitConfig) -> FitSetup:
     base = cfg.experiment.path.parent
     fc, n_timepoints = _observed_fc(cfg, conn)
     m = n * (n - 1) // 2
-    rng = np.random.default_rng(cfg.seed)
+    rng = numpy_rng(fit_keys(cfg)["heldout_edges"])
     train = np.ones(m, bool)
     if cfg.heldout_fraction > 0:
         train = rng.permutation(m) >= round(cfg.heldout_fraction * m)
@@ -164,7 +165,12 @@ def setup_fit(cfg: FitConfig) -> FitSetup:
         for name in spec.maps:
             if name not in maps:
                 maps[name] = resolve_map(name, conn, base)
-    priors = [_prior(s, n, labels, maps) for s in cfg.priors]
+    priors = []
+    for spec in cfg.priors:
+        try:
+            priors.append(_prior(spec, n, labels, maps))
+        except (ArgumentError, DataError) as e:
+            raise ConfigError(f"{cfg.experiment.path}: prior {spec.name!r}: {e}") from None
     likelihoods: list[Any] = [FCLikelihood(n, train, n_timepoints)]
     observed: dict[str, Any] = {"fc": fc}
     features = ["fc"]
@@ -201,7 +207,7 @@ def setup_fit(cfg: FitConfig) -> FitSetup:
             features=tuple(features),
         )
     else:
-        keys = jax.random.split(jax.random.key(cfg.seed), cfg.sim_seeds)
+        keys = jax.random.split(fit_keys(cfg)["forward_noise"], cfg.sim_seeds)
         source = "bold" if any(mo.name == "bold" for mo in exp.monitors) else "tavg"
         forward = Simulated(
             exp,
@@ -217,6 +223,23 @@ def setup_fit(cfg: FitConfig) -> FitSetup:
     return FitSetup(cfg, exp, twin, observed, data, fc, train, maps, band_names)
 
 
+FIT_PURPOSES = (
+    "heldout_edges",
+    "forward_noise",
+    "engine",
+    "prior",
+    "predictive",
+    "coverage",
+    "check",
+)
+
+
+def fit_keys(cfg) -> dict:
+    """The fit's PRNG key (``jax.random.key(seed)`` of ``[fit] seed``) split per purpose
+    (:data:`FIT_PURPOSES`; see :func:`inference._keys.purpose_keys`)."""
+    return purpose_keys(jax.random.key(cfg.seed), FIT_PURPOSES, "vbt fit")
+
+
 def run_engine(setup: FitSetup, checkpoint: Path | None, progress: bool) -> FitResult:
     cfg = setup.config
     if cfg.engine == "nuts":
@@ -224,7 +247,7 @@ def run_engine(setup: FitSetup, checkpoint: Path | None, progress: bool) -> FitR
         return run_nuts(
             setup.twin,
             setup.data,
-            seed=cfg.seed,
+            key=fit_keys(cfg)["engine"],
             num_warmup=nu["warmup"],
             num_samples=nu["samples"],
             num_chains=nu["chains"],
@@ -240,7 +263,7 @@ def run_engine(setup: FitSetup, checkpoint: Path | None, progress: bool) -> FitR
     return run_svi(
         setup.twin,
         setup.data,
-        seed=cfg.seed,
+        key=fit_keys(cfg)["engine"],
         guide=sv["guide"],
         rank=sv["rank"],
         steps=sv["steps"],
@@ -253,4 +276,4 @@ def run_engine(setup: FitSetup, checkpoint: Path | None, progress: bool) -> FitR
     )
 
 
-__all__ = ["FitSetup", "resolve_map", "run_engine", "setup_fit"]
+__all__ = ["FIT_PURPOSES", "FitSetup", "fit_keys", "resolve_map", "run_engine", "setup_fit"]

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import vbt_jax as vbt
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError, ShapeError
 from vbt_jax.features import FISHER_CLIP
 
 from .. import _arviz
@@ -164,7 +164,7 @@ def _effects(interventions, labels, W, omega, doses, fname):
 
     ``a_fn(a_d) -> (K, N)`` gives the bifurcation parameters at every dose; ``weights`` is the
     (N, N) structural matrix under the intervention (NumPy; the input for drugs/stimulation).
-    Raises ConfigError for an intervention the linearised Hopf twin cannot represent.
+    Raises ArgumentError for an intervention the linearised Hopf twin cannot represent.
     """
     from vbt_jax import Connectome
     from vbt_jax.interventions import Drug, Lesion, Stimulation
@@ -176,7 +176,7 @@ def _effects(interventions, labels, W, omega, doses, fname):
     for name, iv in interventions.items():
         if isinstance(iv, Drug):
             if iv.parameter != ("a",):
-                raise ConfigError(
+                raise ArgumentError(
                     f"{fname}: intervention {name!r} must be a Drug acting on ('a',) (a Hopf "
                     f"drug, e.g. psychedelic_5ht2a('hopf')), got parameters {iv.parameter}"
                 )
@@ -198,7 +198,7 @@ def _effects(interventions, labels, W, omega, doses, fname):
         elif isinstance(iv, Stimulation):
             probe = StuartLandau(a=jnp.zeros(n), omega=omega)
             if iv.parameter_for(probe) != "a":
-                raise ConfigError(
+                raise ArgumentError(
                     f"{fname}: stimulation {name!r} must act on the Hopf bifurcation parameter "
                     f"'a', got parameter {iv.parameter!r}"
                 )
@@ -209,7 +209,7 @@ def _effects(interventions, labels, W, omega, doses, fname):
 
             out.append(("stimulation", a_fn, W))
         else:
-            raise ConfigError(
+            raise ArgumentError(
                 f"{fname}: intervention {name!r} must be a Drug acting on ('a',) (a Hopf drug), "
                 f"a Lesion or a Stimulation of 'a', got {type(iv).__name__}"
             )
@@ -264,7 +264,7 @@ def predict_interventions(
         A :class:`Predictions` (float32 values).
 
     Raises:
-        ConfigError: mismatched shapes, no interventions, an intervention the linearised
+        ArgumentError: mismatched shapes, no interventions, an intervention the linearised
             Hopf twin cannot represent, an unknown distance, negative doses, a malformed band
             or a target of the wrong shape.
     """
@@ -275,20 +275,20 @@ def predict_interventions(
     labels = tuple(str(s) for s in labels)
     doses = np.asarray(doses, dtype=np.float32).reshape(-1)
     if a.ndim != 2:
-        raise ConfigError(f"{fname}: a_draws must be (D, N), got shape {a.shape}")
+        raise ShapeError(f"{fname}: a_draws must be (D, N), got shape {a.shape}")
     D, n = a.shape
     if G.shape != (D,):
-        raise ConfigError(f"{fname}: G_draws must be ({D},), got shape {G.shape}")
+        raise ShapeError(f"{fname}: G_draws must be ({D},), got shape {G.shape}")
     if W.shape != (n, n):
-        raise ConfigError(f"{fname}: weights must be ({n}, {n}), got {W.shape}")
+        raise ShapeError(f"{fname}: weights must be ({n}, {n}), got {W.shape}")
     if len(labels) != n:
-        raise ConfigError(f"{fname}: {len(labels)} labels for {n} regions")
+        raise ArgumentError(f"{fname}: {len(labels)} labels for {n} regions")
     if not interventions:
-        raise ConfigError(f"{fname}: no interventions given")
+        raise ArgumentError(f"{fname}: no interventions given")
     if doses.size == 0 or not np.all(np.isfinite(doses) & (doses >= 0)):
-        raise ConfigError(f"{fname}: doses must be finite and >= 0, got {doses}")
+        raise ArgumentError(f"{fname}: doses must be finite and >= 0, got {doses}")
     if distance not in _DISTANCES:
-        raise ConfigError(f"{fname}: distance must be in {_DISTANCES}")
+        raise ArgumentError(f"{fname}: distance must be in {_DISTANCES}")
     band_names: tuple[str, ...] = ()
     bands = None
     if bands_hz:
@@ -297,14 +297,14 @@ def predict_interventions(
         if bands.shape != (len(band_names), 2) or not np.all(
             np.isfinite(bands) & (bands[:, :1] >= 0) & (bands[:, :1] < bands[:, 1:])
         ):
-            raise ConfigError(f"{fname}: bands_hz must map names to (lo, hi) Hz, got {bands_hz}")
+            raise ArgumentError(f"{fname}: bands_hz must map names to (lo, hi) Hz, got {bands_hz}")
     effects = _effects(interventions, labels, W, omega, doses, fname)
     iu = np.triu_indices(n, 1)
     target = None
     if target_fc is not None:
         tf = np.asarray(target_fc, dtype=np.float64)
         if tf.shape != (n, n):
-            raise ConfigError(f"{fname}: target_fc must be ({n}, {n}), got {tf.shape}")
+            raise ShapeError(f"{fname}: target_fc must be ({n}, {n}), got {tf.shape}")
         target = jnp.asarray(np.clip(tf[iu], -FISHER_CLIP, FISHER_CLIP), jnp.float32)
     names = tuple(interventions)
     kinds = tuple(e[0] for e in effects)
@@ -430,10 +430,10 @@ def change_summary(pred: Predictions, prob: float = 0.9) -> dict[str, np.ndarray
         powers ``band_power_change_mean``/``_lo``/``_hi`` (I, K, B, N).
 
     Raises:
-        ConfigError: ``prob`` outside (0, 1).
+        ArgumentError: ``prob`` outside (0, 1).
     """
     if not 0.0 < prob < 1.0:
-        raise ConfigError(f"change_summary: prob must be in (0, 1), got {prob}")
+        raise ArgumentError(f"change_summary: prob must be in (0, 1), got {prob}")
     g, m = pred.gbc_change, pred.mean_fc_change
     glo, ghi = _interval(g, prob)
     mlo, mhi = _interval(m, prob)
@@ -458,7 +458,7 @@ def change_summary(pred: Predictions, prob: float = 0.9) -> dict[str, np.ndarray
 
 def _need_distance(pred: Predictions, what: str) -> None:
     if pred.distance is None:
-        raise ConfigError(f"{what}: the predictions have no distances; pass target_fc=")
+        raise ArgumentError(f"{what}: the predictions have no distances; pass target_fc=")
 
 
 def prob_improves(pred: Predictions) -> np.ndarray:
@@ -467,7 +467,7 @@ def prob_improves(pred: Predictions) -> np.ndarray:
     A draw the intervention makes unstable counts as not improved.
 
     Raises:
-        ConfigError: predictions made without ``target_fc``.
+        ArgumentError: predictions made without ``target_fc``.
     """
     _need_distance(pred, "prob_improves")
     with np.errstate(invalid="ignore"):
@@ -478,11 +478,11 @@ def dose_index(pred: Predictions, dose: float) -> int:
     """Index of ``dose`` among the predicted doses.
 
     Raises:
-        ConfigError: the dose was not predicted (lists the doses).
+        ArgumentError: the dose was not predicted (lists the doses).
     """
     hit = np.flatnonzero(np.isclose(pred.doses, dose, rtol=1e-6, atol=1e-9))
     if hit.size == 0:
-        raise ConfigError(f"dose {dose:g} is not among the predicted doses {pred.doses.tolist()}")
+        raise ArgumentError(f"dose {dose:g} is not among the predicted doses {pred.doses.tolist()}")
     return int(hit[0])
 
 
@@ -493,12 +493,12 @@ def ranking(pred: Predictions, dose_index: int) -> np.ndarray:
     (NaN distance) is never the best.
 
     Raises:
-        ConfigError: no distances, or ``dose_index`` outside ``[0, K)``.
+        ArgumentError: no distances, or ``dose_index`` outside ``[0, K)``.
     """
     _need_distance(pred, "ranking")
     k = len(pred.doses)
     if not -k <= dose_index < k:
-        raise ConfigError(f"ranking: dose_index {dose_index} outside [0, {k})")
+        raise ArgumentError(f"ranking: dose_index {dose_index} outside [0, {k})")
     d = np.nan_to_num(pred.distance[:, :, dose_index], nan=np.inf)
     best = np.argmin(d, axis=1)
     return np.bincount(best, minlength=len(pred.names)) / best.size

@@ -55,6 +55,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax.random as jr
 import numpy as np
 
 import vbt_jax as vbt
@@ -220,7 +221,7 @@ def _simulate(cfg: PredictConfig, inputs: PredictInputs, progress: bool):
         inputs.interventions,
         cfg.report_dose,
         draws=cfg.sim_draws,
-        seed=cfg.sim_seed,
+        key=jr.key(cfg.sim_seed),
         window=cfg.fcd_window,
         step=cfg.fcd_step,
         progress=say,
@@ -229,7 +230,6 @@ def _simulate(cfg: PredictConfig, inputs: PredictInputs, progress: bool):
 
 def _check_observed(cfg: PredictConfig, inputs: PredictInputs, progress: bool):
     """``[(spec dict, ObservedCheck), ...]`` for every ``[[predict.observed]]`` session."""
-    import jax.random as jr
 
     from ._observed import check_observed
 

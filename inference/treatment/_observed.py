@@ -36,7 +36,7 @@ import jax.random as jr
 import numpy as np
 
 import vbt_jax as vbt
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError, ShapeError
 
 from ._effects import gbc_from_z
 
@@ -142,10 +142,10 @@ def _rss_terms(a_d, G_d, eg, W, occ_rho, dz_obs):
 def _check_fc(fc: Any, n: int, what: str) -> np.ndarray:
     fc = np.asarray(fc, np.float64)
     if fc.shape != (n, n):
-        raise ConfigError(f"check_observed: {what} must be ({n}, {n}), got {fc.shape}")
+        raise ShapeError(f"check_observed: {what} must be ({n}, {n}), got {fc.shape}")
     iu = np.triu_indices(n, 1)
     if not np.all(np.isfinite(fc[iu])) or np.any(np.abs(fc[iu]) >= 1):
-        raise ConfigError(f"check_observed: {what} needs finite correlations in (-1, 1)")
+        raise ArgumentError(f"check_observed: {what} needs finite correlations in (-1, 1)")
     return fc
 
 
@@ -191,7 +191,7 @@ def check_observed(
         An :class:`ObservedCheck`.
 
     Raises:
-        ConfigError: shapes, a drug that is not a scaling Hopf drug, ``n_timepoints <= 3``,
+        ArgumentError: shapes, a drug that is not a scaling Hopf drug, ``n_timepoints <= 3``,
             or FC matrices with values outside (-1, 1).
     """
     from vbt_jax.interventions import Drug
@@ -199,21 +199,21 @@ def check_observed(
     a = np.asarray(a_draws, np.float32)
     G = np.asarray(G_draws, np.float32).reshape(-1)
     if a.ndim != 2 or G.shape != (a.shape[0],):
-        raise ConfigError(
+        raise ShapeError(
             f"check_observed: a_draws (D, N) and G_draws (D,) expected, got {a.shape}, {G.shape}"
         )
     D, n = a.shape
     W = jnp.asarray(np.asarray(weights, np.float32))
     if W.shape != (n, n):
-        raise ConfigError(f"check_observed: weights must be ({n}, {n}), got {W.shape}")
+        raise ShapeError(f"check_observed: weights must be ({n}, {n}), got {W.shape}")
     if not isinstance(drug, Drug) or drug.parameter != ("a",) or drug.mode != "scale":
-        raise ConfigError("check_observed: the drug must be a Hopf drug scaling ('a',)")
+        raise ArgumentError("check_observed: the drug must be a Hopf drug scaling ('a',)")
     if not isinstance(n_timepoints, int | np.integer) or n_timepoints <= 3:
-        raise ConfigError(
+        raise ArgumentError(
             f"check_observed: n_timepoints must be an integer > 3, got {n_timepoints}"
         )
     if not 0 < prob < 1:
-        raise ConfigError(f"check_observed: prob must be in (0, 1), got {prob}")
+        raise ArgumentError(f"check_observed: prob must be in (0, 1), got {prob}")
     pre = _check_fc(fc_pre, n, "fc_pre")
     post = _check_fc(fc_post, n, "fc_post")
     iu = np.triu_indices(n, 1)

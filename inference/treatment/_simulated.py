@@ -27,9 +27,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import vbt_jax as vbt
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError
 
 from .._forward import monitor_series
+from .._keys import as_key
 
 
 class SimulatedPredictions(eqx.Module):
@@ -82,7 +83,7 @@ def simulate_interventions(
     dose: float,
     *,
     draws: int,
-    seed: int,
+    key: Any,
     window: int,
     step: int,
     progress: Callable[[str], None] | None = None,
@@ -97,7 +98,7 @@ def simulate_interventions(
             :func:`inference.predict_interventions`).
         dose: the drugs' dose (EC50 units).
         draws: how many posterior draws to simulate (>= 1).
-        seed: noise seed (one key per draw, shared by its variants).
+        key: PRNG key of the noise (split into one key per draw, shared by its variants).
         window, step: FCD window and step, in samples of the monitor.
         progress: optional callable receiving a status line per simulation batch.
 
@@ -105,7 +106,7 @@ def simulate_interventions(
         A :class:`SimulatedPredictions`.
 
     Raises:
-        ConfigError: too few samples after the transient for two non-overlapping FCD windows,
+        ArgumentError: too few samples after the transient for two non-overlapping FCD windows,
             or an intervention the Hopf twin cannot take.
     """
     from vbt_jax.interventions import Drug, Lesion, Stimulation
@@ -114,7 +115,7 @@ def simulate_interventions(
     G = np.asarray(G_draws, np.float64).reshape(-1)
     D, n = a.shape
     if draws < 1:
-        raise ConfigError(f"simulate_interventions: draws must be >= 1, got {draws}")
+        raise ArgumentError(f"simulate_interventions: draws must be >= 1, got {draws}")
     idx = np.linspace(0, D - 1, min(draws, D)).round().astype(int)
     exp = experiment
     kw = exp.simulate_kwargs()
@@ -124,7 +125,7 @@ def simulate_interventions(
     n_samples = int((sim.duration - sim.transient) // periods[source])
     min_sep = math.ceil(window / step)
     if n_samples < window + (min_sep + 1) * step:
-        raise ConfigError(
+        raise ArgumentError(
             f"simulate_interventions: {n_samples} samples after the transient are too few for "
             f"FCD windows of {window} samples apart by more than one window (step {step})"
         )
@@ -137,7 +138,7 @@ def simulate_interventions(
     for name, iv in interventions.items():
         if isinstance(iv, Drug):
             if iv.parameter != ("a",):
-                raise ConfigError(f"intervention {name!r}: a Hopf drug must act on ('a',)")
+                raise ArgumentError(f"intervention {name!r}: a Hopf drug must act on ('a',)")
             rho = jnp.asarray(iv.regional_density(labels))
 
             def fn(x, iv=iv, rho=rho):
@@ -150,7 +151,7 @@ def simulate_interventions(
         elif isinstance(iv, Lesion):
             variants.append((lambda x: x, iv.apply(conn)))
         else:
-            raise ConfigError(f"intervention {name!r}: {type(iv).__name__} is not supported")
+            raise ArgumentError(f"intervention {name!r}: {type(iv).__name__} is not supported")
 
     def run_one(connectome):
         @jax.jit
@@ -167,7 +168,9 @@ def simulate_interventions(
 
         return f
 
-    keys = jax.random.split(jax.random.key(seed), idx.size)
+    keys = jax.random.split(
+        jax.random.wrap_key_data(as_key(key, "simulate_interventions")), idx.size
+    )
     iu = np.triu_indices(n, 1)
     fcd = [[None] * len(variants) for _ in idx]
     mean_fc = np.zeros((idx.size, len(variants)))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 import vbt_jax as vbt
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError, ConfigError, DataError
 
 from ._config import PredictConfig
 
@@ -160,7 +160,7 @@ def build_interventions(cfg: PredictConfig, labels: tuple[str, ...]) -> dict[str
             else:
                 obj = ivs.Stimulation(s["targets"], s["amplitude"], s["onset"], s["duration"])
                 obj.offset(len(labels), labels)
-        except ConfigError as e:
+        except (ConfigError, ArgumentError, DataError) as e:
             raise ConfigError(f"{cfg.path}: [{spec.section}] ({spec.name!r}): {e}") from None
         out[spec.name] = obj
     return out

@@ -24,9 +24,10 @@ import jax.random as jr
 import numpy as np
 
 import vbt_jax as vbt
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError, ShapeError
 from vbt_jax.features import FISHER_CLIP
 
+from .._keys import as_key
 from ..treatment._effects import gbc_from_z
 
 
@@ -152,7 +153,7 @@ def simulate_cohort(
     strength = jnp.asarray(strength, jnp.float32)
     rho = jnp.asarray(density, jnp.float32)
     if strength.shape != (n,) or rho.shape != (n,):
-        raise ConfigError(f"simulate_cohort: strength and density must be ({n},)")
+        raise ShapeError(f"simulate_cohort: strength and density must be ({n},)")
     k = jr.split(key, 6)
     mu = design.mu_loc + design.mu_sd * jr.normal(k[0], (n_patients,))
     eta = mu[:, None] + design.beta * strength + design.tau * jr.normal(k[1], (n_patients, n))
@@ -177,7 +178,7 @@ def _prior_precision(prior_cov: Any, n: int) -> np.ndarray:
     if c.ndim == 0:
         return np.eye(n) / c
     if c.shape != (n, n):
-        raise ConfigError(f"fit_baseline: prior_cov must be a scalar or ({n}, {n}), got {c.shape}")
+        raise ShapeError(f"fit_baseline: prior_cov must be a scalar or ({n}, {n}), got {c.shape}")
     return np.linalg.inv(c)
 
 
@@ -233,13 +234,13 @@ def fit_baseline(
         (P, N) float32 MAP estimates, with ``laplace`` and the (P, N, N) float64 covariances.
 
     Raises:
-        ConfigError: for mis-shaped ``z_pre`` or ``prior_cov``.
+        ArgumentError: for mis-shaped ``z_pre`` or ``prior_cov``.
     """
     W = jnp.asarray(weights, jnp.float32)
     n = W.shape[0]
     z = jnp.asarray(z_pre, jnp.float32)
     if z.ndim != 2 or z.shape[1] != n * (n - 1) // 2:
-        raise ConfigError(
+        raise ShapeError(
             f"fit_baseline: z_pre must be (P, {n * (n - 1) // 2}) for {n} regions, got {z.shape}"
         )
     iu = np.triu_indices(n, 1)
@@ -378,10 +379,10 @@ def change_spread(
         ``Q`` (P, E, N) float32 and ``S`` (P, N) float32.
 
     Raises:
-        ConfigError: for ``e_ref == 0``.
+        ArgumentError: for ``e_ref == 0``.
     """
     if e_ref == 0:
-        raise ConfigError("change_spread: e_ref must be non-zero")
+        raise ArgumentError("change_spread: e_ref must be non-zero")
     W = jnp.asarray(weights, jnp.float32)
     n = W.shape[0]
     iu = np.triu_indices(n, 1)
@@ -426,7 +427,7 @@ def _spread_arrays(spread, P, E):
         return jnp.zeros((P, E, 0)), jnp.zeros((P, 0))
     Q, S = (jnp.asarray(x, jnp.float32) for x in spread)
     if Q.ndim != 3 or Q.shape[:2] != (P, E) or S.shape != (P, Q.shape[2]):
-        raise ConfigError(
+        raise ShapeError(
             f"spread: Q must be ({P}, {E}, K) and S ({P}, K), got {Q.shape}, {S.shape}"
         )
     return Q, S
@@ -464,7 +465,7 @@ def _noise_var(design: TrialDesign, change: bool) -> float:
 
 def _check_spread(spread, change, fname):
     if spread is not None and not change:
-        raise ConfigError(f"{fname}: spread (baseline uncertainty) needs change=True")
+        raise ArgumentError(f"{fname}: spread (baseline uncertainty) needs change=True")
 
 
 def fit_efficacy(
@@ -474,7 +475,7 @@ def fit_efficacy(
     *,
     change: bool = True,
     spread: tuple[np.ndarray, np.ndarray] | None = None,
-    seed: int = 0,
+    key: Any,
     num_warmup: int = 300,
     num_samples: int = 300,
 ) -> dict[str, np.ndarray]:
@@ -497,13 +498,13 @@ def fit_efficacy(
         z_obs: (P, E) observed Fisher-z change (``change``) or post-treatment FC.
         design: for the scan noise (the population values are not used).
         change, spread: see above.
-        seed, num_warmup, num_samples: NUTS settings (one chain).
+        key: PRNG key of the NUTS chain; num_warmup, num_samples: its settings.
 
     Returns:
         Posterior draws: ``e_pop``, ``e_sd``, ``sigma_extra`` (S,), ``e`` (S, P).
 
     Raises:
-        ConfigError: for mis-shaped ``z_obs`` or ``spread``, or ``spread`` without ``change``.
+        ArgumentError: for mis-shaped ``z_obs`` or ``spread``, or ``spread`` without ``change``.
     """
     from numpyro.infer import MCMC, NUTS, init_to_median
 
@@ -511,7 +512,7 @@ def fit_efficacy(
     eg, zg = grid_z
     z_obs = np.asarray(z_obs, np.float32)
     if z_obs.shape != (zg.shape[0], zg.shape[2]):
-        raise ConfigError(
+        raise ShapeError(
             f"fit_efficacy: z_obs must be {(zg.shape[0], zg.shape[2])}, got {z_obs.shape}"
         )
     S, qzg, qy = _project(spread, zg, z_obs)
@@ -523,7 +524,9 @@ def fit_efficacy(
         progress_bar=False,
     )
     noise_var = _noise_var(design, change)
-    mcmc.run(jr.key(seed), jnp.asarray(eg), jnp.asarray(zg), noise_var, S, qzg, z_obs, qy)
+    mcmc.run(
+        as_key(key, "fit_efficacy"), jnp.asarray(eg), jnp.asarray(zg), noise_var, S, qzg, z_obs, qy
+    )
     s = mcmc.get_samples()
     return {k: np.asarray(s[k]) for k in ("e_pop", "e_sd", "sigma_extra", "e")}
 
@@ -549,7 +552,7 @@ def predict_change(
     :func:`observed_change`.
 
     Raises:
-        ConfigError: for a mis-shaped ``spread`` or ``spread`` without ``change``.
+        ArgumentError: for a mis-shaped ``spread`` or ``spread`` without ``change``.
     """
     _check_spread(spread, change, "predict_change")
     eg, zg = (jnp.asarray(x) for x in grid_z)
@@ -600,7 +603,7 @@ def heldout_lpd(
     better.
 
     Raises:
-        ConfigError: for a mis-shaped ``spread`` or ``spread`` without ``change``.
+        ArgumentError: for a mis-shaped ``spread`` or ``spread`` without ``change``.
     """
     from jax.scipy.special import logsumexp
 
@@ -648,7 +651,7 @@ def auc(score: Any, label: Any) -> float:
     y = np.asarray(label, bool)
     pos, neg = s[y], s[~y]
     if pos.size == 0 or neg.size == 0:
-        raise ConfigError("auc: need both responders and non-responders")
+        raise ArgumentError("auc: need both responders and non-responders")
     gt = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
     return float(gt / (pos.size * neg.size))
 
@@ -692,8 +695,8 @@ def evaluate(
 
 
 def run_virtual_trial(
-    seed: int = 0,
     *,
+    key: Any,
     n_train: int = 16,
     n_test: int = 40,
     design: TrialDesign = TrialDesign(),
@@ -714,7 +717,8 @@ def run_virtual_trial(
     median observed mean GBC change of the training cohort.
 
     Args:
-        seed: PRNG seed of the cohort, NUTS and the predictive draws.
+        key: PRNG key (``jax.random.key(seed)``): the cohort, the baseline noise, the
+            predictive draws and NUTS each get their own stream of it.
         n_train, n_test: cohort sizes.
         design: ground truth.
         shuffle_seed: permutation seed of the control map, or None for no control.
@@ -738,7 +742,7 @@ def run_virtual_trial(
         ``seconds`` (wall time of the baseline fit and of each map's pipeline).
 
     Raises:
-        ConfigError: for an unknown ``baseline`` or ``likelihood``, or ``propagate`` with
+        ArgumentError: for an unknown ``baseline`` or ``likelihood``, or ``propagate`` with
             ``likelihood="post"``.
     """
     import time
@@ -746,22 +750,24 @@ def run_virtual_trial(
     from vbt_jax.interventions import psychedelic_5ht2a
 
     if baseline not in ("noisy_truth", "map"):
-        raise ConfigError(
+        raise ArgumentError(
             f"run_virtual_trial: baseline must be 'noisy_truth' or 'map', got {baseline!r}"
         )
     if likelihood not in ("change", "post"):
-        raise ConfigError(
+        raise ArgumentError(
             f"run_virtual_trial: likelihood must be 'change' or 'post', got {likelihood!r}"
         )
     change = likelihood == "change"
     if propagate and not change:
-        raise ConfigError("run_virtual_trial: propagate=True needs likelihood='change'")
+        raise ArgumentError("run_virtual_trial: propagate=True needs likelihood='change'")
     conn = vbt.dk84().normalised("max")
     n = conn.n_regions
     W = np.asarray(conn.weights, np.float32)
     strength = np.asarray(vbt.node_strength_map(conn).zscore().fill_missing(0.0).values)
     rho_true = np.asarray(psychedelic_5ht2a("hopf").regional_density(conn.labels), np.float32)
-    k_sim, k_base, k_pred = jr.split(jr.key(seed), 3)
+    key = jax.random.wrap_key_data(as_key(key, "run_virtual_trial"))
+    k_sim, k_base, k_pred = jr.split(key, 3)
+    k_nuts = jr.fold_in(key, 3)
     cohort = simulate_cohort(k_sim, n_train + n_test, W, strength, rho_true, design)
     t0 = time.perf_counter()
     if baseline == "map":
@@ -809,7 +815,7 @@ def run_virtual_trial(
             design,
             change=change,
             spread=sp_tr,
-            seed=seed,
+            key=k_nuts,
             num_warmup=num_warmup,
             num_samples=num_samples,
         )
