@@ -4,14 +4,14 @@ depend on (model, coupling and noise parameters, weights, initial state and hist
 resumed state), with delays, zero-delay self-connections, noise, Heun and Euler, linear and
 sigmoidal coupling, and raw, averaging and BOLD monitors.
 
-The reference is the same ``simulate`` with the custom adjoint switched off
-(``_integrate._CUSTOM_ADJOINT = False``), i.e. plain ``jax.grad`` through the checkpointed
-scan. Both compute the same products; only the order of the floating-point sums differs, so
-they agree to a few float32 roundings accumulated over the run (tolerance 1e-5 relative to the
-largest component) and to 1e-10 in float64.
+The reference is the same ``simulate`` with ``adjoint="autodiff"``, i.e. plain ``jax.grad``
+through the checkpointed scan. Both compute the same products; only the order of the
+floating-point sums differs, so they agree to a few float32 roundings accumulated over the run
+(tolerance 1e-5 relative to the largest component) and to 1e-10 in float64.
 """
 
 import contextlib
+import functools
 
 import equinox as eqx
 import jax
@@ -22,19 +22,8 @@ import pytest
 
 import vbt_jax as vbt
 import vbt_jax._adjoint as adjoint_mod
-import vbt_jax._integrate as integrate_mod
 from vbt_jax.models import MODELS, JansenRit, MontbrioPazoRoxin
 from vbt_jax.monitors import Bold, Raw, TemporalAverage
-
-
-@contextlib.contextmanager
-def _adjoint(on: bool):
-    old = integrate_mod._CUSTOM_ADJOINT
-    integrate_mod._CUSTOM_ADJOINT = on
-    try:
-        yield
-    finally:
-        integrate_mod._CUSTOM_ADJOINT = old
 
 
 def _connectome(n=6, dense_zero=False, seed=3):
@@ -51,16 +40,15 @@ def _connectome(n=6, dense_zero=False, seed=3):
 def _both(loss, params, ref_loss=None):
     """((custom adjoint gradient, its forward value), (plain autodiff gradient, its value)).
 
-    One compiled value-and-gradient program per mode: the value comes out of the forward pass
-    that saves what the backward pass needs (the custom VJP's own forward rule when the flag is
-    on), so comparing the values checks that rule against the plain forward run. ``ref_loss``,
-    if given, is the same loss written for the reference (e.g. with a rolled step loop)."""
+    ``loss(params, adjoint)`` passes ``adjoint`` on to ``simulate``. One compiled
+    value-and-gradient program per mode: the value comes out of the forward pass that saves
+    what the backward pass needs (the custom VJP's own forward rule with ``"custom"``), so
+    comparing the values checks that rule against the plain forward run. ``ref_loss``, if
+    given, is the same loss written for the reference (e.g. with a rolled step loop)."""
     out = []
-    for on, f in ((True, loss), (False, ref_loss or loss)):
-        with _adjoint(on):
-            # a fresh function object: JAX caches traces by function, not by the module flag
-            value, grad = jax.jit(jax.value_and_grad(lambda p: f(p)))(params)
-            out.append((grad, value))
+    for adjoint, f in (("custom", loss), ("autodiff", ref_loss or loss)):
+        value, grad = jax.jit(jax.value_and_grad(functools.partial(f, adjoint=adjoint)))(params)
+        out.append((grad, value))
     return out
 
 
@@ -101,7 +89,7 @@ def test_mpr_linear_matches_autodiff(dtype, solver):
         c_raw = _weights((40, 2, n), 0).astype(dt_)
         c_tavg = _weights((8, 2, n), 1).astype(dt_)
 
-        def loss(p, unroll=True if (dtype, solver) == ("float32", "heun") else 1):
+        def loss(p, adjoint, unroll=True if (dtype, solver) == ("float32", "heun") else 1):
             sol = vbt.simulate(
                 MontbrioPazoRoxin(eta=p["eta"]),
                 conn,
@@ -115,6 +103,7 @@ def test_mpr_linear_matches_autodiff(dtype, solver):
                 initial_state=p["x0"],
                 dtype=dt_,
                 unroll=unroll,
+                adjoint=adjoint,
             )
             return jnp.sum(c_raw * sol["raw"]) + jnp.sum(c_tavg * sol["tavg"])
 
@@ -126,7 +115,9 @@ def test_mpr_linear_matches_autodiff(dtype, solver):
         }
         # the reference differentiates the rolled loop (the same arithmetic; plain autodiff
         # through the unrolled one takes three times as long to compile)
-        (g_new, f_new), (g_ref, f_ref) = _both(loss, params, lambda p: loss(p, unroll=1))
+        (g_new, f_new), (g_ref, f_ref) = _both(
+            loss, params, lambda p, adjoint: loss(p, adjoint, unroll=1)
+        )
         if (dtype, solver) == ("float32", "heun"):
             np.testing.assert_allclose(f_new, f_ref, rtol=1e-6)
         else:
@@ -143,7 +134,7 @@ def test_jansen_rit_sigmoidal_bold_float64():
         conn = _connectome(n=5, seed=7)
         c_bold = _weights((4, 5), 2)
 
-        def loss(p):
+        def loss(p, adjoint):
             sol = vbt.simulate(
                 JansenRit(A=p["A"]),
                 conn,
@@ -157,6 +148,7 @@ def test_jansen_rit_sigmoidal_bold_float64():
                 initial_state=p["x0"],
                 dtype=jnp.float64,
                 unroll=1,
+                adjoint=adjoint,
             )
             return jnp.sum(c_bold * sol["bold"]) + 1e-3 * jnp.sum(sol.final_state**2)
 
@@ -189,7 +181,7 @@ def test_weights_history_and_dense_zero_delays_float64(dense_zero, batched_dot, 
         )
         c_raw = _weights((50, 2, n), 3)
 
-        def loss(p):
+        def loss(p, adjoint):
             sol = vbt.simulate(
                 MontbrioPazoRoxin(),
                 vbt.Connectome(p["W"], conn.lengths),
@@ -204,6 +196,7 @@ def test_weights_history_and_dense_zero_delays_float64(dense_zero, batched_dot, 
                 max_delay=85,
                 dtype=jnp.float64,
                 unroll=1,
+                adjoint=adjoint,
             )
             return jnp.sum(c_raw * sol["raw"])
 
@@ -235,7 +228,7 @@ def test_resume_and_final_buffer_float64():
         c_buf = _weights(first.final.buffer.shape, 4)
         c_avg = _weights((20, 2, n), 5)
 
-        def loss(p):
+        def loss(p, adjoint):
             resume = first.final
             resume = vbt.SimState(
                 state=p["state"],
@@ -244,7 +237,12 @@ def test_resume_and_final_buffer_float64():
                 step=resume.step,
             )
             sol = vbt.simulate(
-                MontbrioPazoRoxin(eta=p["eta"]), conn, duration=40.0, resume=resume, **kw
+                MontbrioPazoRoxin(eta=p["eta"]),
+                conn,
+                duration=40.0,
+                resume=resume,
+                adjoint=adjoint,
+                **kw,
             )
             return jnp.sum(c_avg * sol["tavg"]) + jnp.sum(c_buf * sol.final.buffer)
 
@@ -272,7 +270,7 @@ def test_vmapped_gradient_matches_autodiff():
     """jax.vmap over the gradient (a batch of coupling strengths) in float32."""
     conn = _connectome(seed=5)
 
-    def loss(G):
+    def loss(G, adjoint):
         sol = vbt.simulate(
             MontbrioPazoRoxin(),
             conn,
@@ -284,14 +282,14 @@ def test_vmapped_gradient_matches_autodiff():
             monitors=Raw(period=1.0),
             initial_state=jnp.asarray([0.1, -2.0]),
             unroll=1,
+            adjoint=adjoint,
         )
         return jnp.mean(sol["raw"][:, 0])
 
     Gs = jnp.asarray([0.1, 0.3, 0.5])
     out = []
-    for on in (True, False):
-        with _adjoint(on):
-            out.append(jax.jit(jax.vmap(jax.grad(lambda G: loss(G))))(Gs))
+    for adjoint in ("custom", "autodiff"):
+        out.append(jax.jit(jax.vmap(jax.grad(functools.partial(loss, adjoint=adjoint))))(Gs))
     np.testing.assert_allclose(out[0], out[1], rtol=0, atol=1e-5 * float(jnp.max(jnp.abs(out[1]))))
 
 
@@ -322,7 +320,7 @@ def test_every_model_matches_autodiff_float64(name):
         coupling0 = cls().default_coupling()
         c_raw = _weights((30,) + x0.shape, 9)
 
-        def loss(p):
+        def loss(p, adjoint):
             model = eqx.tree_at(lambda m: getattr(m, pname), cls(), p["param"])
             sol = vbt.simulate(
                 model,
@@ -336,6 +334,7 @@ def test_every_model_matches_autodiff_float64(name):
                 initial_state=p["x0"],
                 dtype=jnp.float64,
                 unroll=1,
+                adjoint=adjoint,
             )
             return jnp.sum(c_raw * sol["raw"])
 
@@ -346,11 +345,11 @@ def test_every_model_matches_autodiff_float64(name):
 
 
 def test_the_custom_adjoint_is_in_use():
-    """The comparisons above are not vacuous: with the flag on, the loop is a custom-VJP call,
-    and with it off (or without checkpointing) it is not."""
+    """The comparisons above are not vacuous: with ``adjoint="custom"`` the loop is a
+    custom-VJP call, and with ``"autodiff"`` (or without checkpointing) it is not."""
     conn = _connectome(n=3, seed=1)
 
-    def loss(G, checkpoint=True):
+    def loss(G, adjoint="custom", checkpoint=True):
         sol = vbt.simulate(
             MontbrioPazoRoxin(),
             conn,
@@ -360,6 +359,7 @@ def test_the_custom_adjoint_is_in_use():
             checkpoint=checkpoint,
             unroll=1,
             on_divergence="flag",  # the "raise" guard is a custom VJP of its own
+            adjoint=adjoint,
         )
         return jnp.sum(sol["raw"])
 
@@ -370,8 +370,66 @@ def test_the_custom_adjoint_is_in_use():
         top = {e.primitive.name for e in eqns}
         return "custom_vjp_call" in top and "scan" not in top
 
-    with _adjoint(True):
-        assert loop_is_custom_vjp(loss)
-        assert not loop_is_custom_vjp(lambda G: loss(G, checkpoint=False))
-    with _adjoint(False):
-        assert not loop_is_custom_vjp(loss)
+    assert loop_is_custom_vjp(loss)
+    assert not loop_is_custom_vjp(lambda G: loss(G, checkpoint=False))
+    assert not loop_is_custom_vjp(lambda G: loss(G, adjoint="autodiff"))
+
+
+def test_adjoint_argument_is_validated():
+    conn = _connectome(n=3, seed=1)
+    with pytest.raises(
+        vbt.SimulationError, match=r"adjoint must be one of \('custom', 'autodiff'\)"
+    ):
+        vbt.simulate(
+            MontbrioPazoRoxin(), conn, duration=5.0, initial_state=jnp.zeros(2), adjoint="jax"
+        )
+
+
+def test_region_local_is_read_from_the_classes(monkeypatch):
+    """The reverse loop's per-region Jacobians are chosen from the ``region_local`` class
+    variables of the model, coupling and solver: on for the shipped ones, off for a subclass
+    that does not declare it (it may have changed ``dfun``) and for a zero-delay edge between
+    two regions."""
+    import vbt_jax._integrate as integrate_mod
+
+    seen = []
+
+    def spy(spec, *args):
+        seen.append(spec.local)
+        return real(spec, *args)
+
+    real = integrate_mod.integrate
+    monkeypatch.setattr(integrate_mod, "integrate", spy)
+
+    class Subclassed(MontbrioPazoRoxin):
+        pass
+
+    class Declared(MontbrioPazoRoxin):
+        region_local = True
+
+    def run(model=MontbrioPazoRoxin(), coupling=vbt.Linear(), solver="heun", dense_zero=False):
+        vbt.simulate(
+            model,
+            _connectome(n=3, seed=1, dense_zero=dense_zero),
+            duration=5.0,
+            coupling=coupling,
+            solver=solver,
+            key=jr.key(0),
+            unroll=1,
+            on_divergence="flag",
+        )
+        return seen[-1]
+
+    class MyLinear(vbt.Linear):
+        pass
+
+    class MyEuler(vbt.EulerMaruyama):
+        pass
+
+    assert MontbrioPazoRoxin.region_local and not Subclassed.region_local
+    assert run() and run(Declared()) and run(solver="euler")
+    assert run(coupling=vbt.Difference()) and run(coupling=vbt.Sigmoidal(), model=JansenRit())
+    assert not run(Subclassed())
+    assert not run(coupling=MyLinear())
+    assert not run(solver=MyEuler())
+    assert not run(dense_zero=True)

@@ -2,6 +2,8 @@
 vmap over a parameter equals separate runs, gradients are finite and match central finite
 differences, the dtype is kept, and the compiled step does not retrace or unroll over time."""
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 import vbt_jax as vbt
-from vbt_jax.models import MODELS
+from vbt_jax.models import MODELS, Mechanism
 from vbt_jax.monitors import Raw
 
 # one parameter per model to vary, a value inside its range, and a stable coupling strength
@@ -24,6 +26,20 @@ CASES = {
 
 def test_every_model_has_a_case():
     assert set(CASES) == set(MODELS)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_declared_capabilities_name_real_fields(name):
+    """What a model class declares for simulate and the interventions names its own fields:
+    the stimulus parameter and every mechanism's parameters; region_local is declared in the
+    class body (it is not inherited)."""
+    cls = MODELS[name]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    assert "region_local" in vars(cls) and cls.region_local is True
+    assert cls.stimulus_parameter in fields
+    for mechanism in cls.mechanisms.values():
+        assert isinstance(mechanism, Mechanism)
+        assert set(mechanism.parameters) <= fields
 
 
 def _small_connectome():

@@ -12,16 +12,26 @@ connectome, and a ``post`` part applied at the target region:
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
 from jax import Array
 
+from ._capabilities import RegionLocal
 
-class AbstractCoupling(eqx.Module):
+
+class AbstractCoupling(RegionLocal, eqx.Module):
     """Interface: ``pre`` maps coupled variables ``(C, N)`` to buffered values ``(P, N)``;
     ``post`` maps weighted sums ``(P, N)`` (plus the current coupled variables and the weights'
-    row sums) to the model's coupling input."""
+    row sums) to the model's coupling input.
+
+    ``region_local`` (class variable): ``True`` when ``pre`` and ``post`` map each region's
+    values to that region's output alone (``post`` may read the region's own current state and
+    row sum), so that a step of :func:`vbt_jax.simulate` reads no other region's current state;
+    its custom adjoint then uses per-region Jacobians. Default ``False`` (the general, always
+    correct reverse step); not inherited, a subclass declares it in its own body.
+    """
 
     @abc.abstractmethod
     def pre(self, xc: Array) -> Array: ...
@@ -42,6 +52,8 @@ class Linear(AbstractCoupling):
         b: constant offset added to every region's input.
     """
 
+    region_local: ClassVar[bool] = True
+
     G: float | Array = 1.0
     b: float | Array = 0.0
 
@@ -55,6 +67,8 @@ class Linear(AbstractCoupling):
 class Difference(AbstractCoupling):
     """Diffusive coupling ``c_i = G * sum_j W_ij (x_j(t - d_ij) - x_i(t))`` (Deco et al. 2017 Hopf
     networks; TVB's ``Difference``)."""
+
+    region_local: ClassVar[bool] = True
 
     G: float | Array = 0.1
 
@@ -76,6 +90,8 @@ class Sigmoidal(AbstractCoupling):
         G: global coupling. cmin, cmax: sigmoid range [1/ms]. midpoint [mV]. r: steepness [1/mV].
     TVB's defaults: cmax = 2 * 0.0025 = 0.005, midpoint = 6.0 (not the model's v0 = 5.52), r = 0.56.
     """
+
+    region_local: ClassVar[bool] = True
 
     G: float | Array = 1.0
     cmin: float | Array = 0.0

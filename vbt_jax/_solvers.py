@@ -7,12 +7,23 @@ Brain); the noise increment ``dw`` is the same in the predictor and the correcto
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 from jax import Array
 
+from ._capabilities import RegionLocal
 
-class AbstractSolver(eqx.Module):
+
+class AbstractSolver(RegionLocal, eqx.Module):
+    """One step ``x -> x'`` of a scheme, given the coupling input ``c`` and the noise ``dw``.
+
+    ``region_local`` (class variable): ``True`` when the step combines each region's values
+    only with that region's own (it calls the model's ``dfun`` and ``bound`` and mixes their
+    outputs region by region), so a region-local model stays region-local under it. Default
+    ``False``; not inherited, a subclass declares it in its own body.
+    """
+
     @abc.abstractmethod
     def step(self, model, x: Array, c: Array, dw: Array | None, dt: float) -> Array: ...
 
@@ -20,6 +31,8 @@ class AbstractSolver(eqx.Module):
 class Heun(AbstractSolver):
     """Stochastic Heun (predictor-corrector; strong order 1 for additive noise, order 2 without
     noise)."""
+
+    region_local: ClassVar[bool] = True
 
     def step(self, model, x, c, dw, dt):
         f1 = model.dfun(x, c)
@@ -34,6 +47,8 @@ class Heun(AbstractSolver):
 
 class EulerMaruyama(AbstractSolver):
     """Euler-Maruyama (strong order 1 for additive noise, order 1 without noise)."""
+
+    region_local: ClassVar[bool] = True
 
     def step(self, model, x, c, dw, dt):
         x1 = x + dt * model.dfun(x, c)

@@ -14,7 +14,6 @@ from .drug import normalise_density as normalise_density
 from .drug import psychedelic_5ht2a as psychedelic_5ht2a
 from .lesion import Lesion as Lesion
 from .occupancy import Occupancy as Occupancy
-from .stimulation import STIMULATION_PARAMETER as STIMULATION_PARAMETER
 from .stimulation import Stimulation as Stimulation
 
 __all__ = [
@@ -22,7 +21,6 @@ __all__ = [
     "Drug",
     "Lesion",
     "Occupancy",
-    "STIMULATION_PARAMETER",
     "Stimulation",
     "antipsychotic_d2",
     "benzodiazepine_gabaa",

@@ -270,46 +270,72 @@ class Drug(AbstractIntervention):
 
 # ------------------------------------------------------------------ built-in drugs
 
-_MODEL_NAMES = ("wong_wang", "hopf")
+
+def _model_class(fname: str, model: Any) -> tuple[type, str]:
+    """The model class of a preset's ``model`` argument (a registered name, a model class or
+    a model), and how to name it in a message."""
+    from ..models import MODELS, AbstractModel
+
+    if isinstance(model, str):
+        if model not in MODELS:
+            raise ConfigError(
+                f"{fname}: model_name {model!r} is not a registered model; expected one of "
+                f"{tuple(MODELS)}, a model class or a model"
+            )
+        return MODELS[model], f"model_name {model!r} ({MODELS[model].__name__})"
+    cls = model if isinstance(model, type) else type(model)
+    if not issubclass(cls, AbstractModel):
+        raise ConfigError(
+            f"{fname}: model must be a registered model name, a model class or a model "
+            f"(vbt_jax.models.AbstractModel), got {model!r}"
+        )
+    return cls, cls.__name__
 
 
-def _factory(
+def _preset(
     fname: str,
     name: str,
     receptor: str,
-    table: dict[str, tuple[tuple[str, ...], float, str]],
-    model_name: str,
+    *,
+    mechanism: str,
+    strengthens: bool,
+    summary: str,
+    model: Any,
     efficacy: float | Array | None,
     occupancy: Occupancy | None,
     map_transform: str | None,
     reference: str,
 ) -> Drug:
-    if model_name not in table:
-        raise ConfigError(f"{fname}: model_name must be one of {tuple(table)}, got {model_name!r}")
-    params, default_eff, mechanism = table[model_name]
+    """A drug acting through the ``mechanism`` the model class declares: ``"scale"`` mode on
+    the mechanism's parameters, default efficacy ``+-Mechanism.efficacy`` (``+`` when the drug
+    ``strengthens`` the mechanism)."""
+    from ..models import MODELS
+
+    cls, what = _model_class(fname, model)
+    declared = cls.mechanisms.get(mechanism)
+    if declared is None:
+        able = [k for k, c in MODELS.items() if mechanism in c.mechanisms]
+        raise ConfigError(
+            f"{fname}: {what} declares no {mechanism!r} mechanism (its mechanisms: "
+            f"{sorted(cls.mechanisms) or 'none'}), so the drug has nothing to act on; "
+            f"registered models that declare it: {able}"
+        )
+    default = declared.efficacy if strengthens else -declared.efficacy
     return Drug(
         name,
         receptor,
-        params,
-        default_eff if efficacy is None else efficacy,
+        declared.parameters,
+        default if efficacy is None else efficacy,
         Occupancy(ec50=1.0) if occupancy is None else occupancy,
         mode="scale",
         map_transform=map_transform,
-        mechanism=mechanism,
+        mechanism=f"{summary} {declared.note}".strip(),
         reference=reference,
     )
 
 
-_HOPF_NOTE = (
-    " On the Stuart-Landau (Hopf) model every effect is a relative change of the bifurcation "
-    "parameter a (< 0 below the bifurcation): a negative efficacy moves a towards 0 (larger, "
-    "slower fluctuations: more excitable), a positive one away from 0; with efficacy > -1 "
-    "a never crosses 0."
-)
-
-
 def psychedelic_5ht2a(
-    model_name: str = "wong_wang",
+    model: Any = "wong_wang",
     *,
     efficacy: float | Array | None = None,
     occupancy: Occupancy | None = None,
@@ -329,8 +355,13 @@ def psychedelic_5ht2a(
     - ``"hopf"`` (:class:`~vbt_jax.models.StuartLandau`): ``a`` scaled by ``1 + e occ rho``
       with default ``e = -0.5``: more excitable (towards the bifurcation).
 
+    The drug acts through the ``"excitatory_gain"`` :class:`~vbt_jax.models.Mechanism` the
+    model class declares (strengthened: default ``e = +Mechanism.efficacy``).
+
     Args:
-        model_name: ``"wong_wang"`` or ``"hopf"``.
+        model: a model class, a model, or the name of a registered one
+            (:data:`vbt_jax.models.MODELS`, e.g. ``"wong_wang"`` or ``"hopf"``) declaring the
+            mechanism.
         efficacy: relative change at full occupancy in the densest region (default above; a
             placeholder, fit it).
         occupancy: dose-response (default ``Occupancy(ec50=1)``: dose in multiples of EC50).
@@ -341,7 +372,7 @@ def psychedelic_5ht2a(
         A :class:`Drug` in ``"scale"`` mode on the ``"5HT2a"`` map.
 
     Raises:
-        ConfigError: unknown ``model_name``.
+        ConfigError: an unregistered model name, or a model declaring no such mechanism.
 
     Reference: G. Deco, J. Cruzat, J. Cabral, G. M. Knudsen, R. L. Carhart-Harris, P. C.
     Whybrow, N. K. Logothetis, M. L. Kringelbach (2018) Whole-brain multimodal neuroimaging
@@ -349,19 +380,24 @@ def psychedelic_5ht2a(
     Curr. Biol. 28(19), 3065-3074.
     """
     mech = "5-HT2A agonism increases the gain of excitatory (pyramidal) populations."
-    table = {
-        "wong_wang": (("a_e", "b_e"), 0.2, mech + " Excitatory gain a_e, b_e scaled up."),
-        "hopf": (("a",), -0.5, mech + _HOPF_NOTE),
-    }
     ref = "Deco et al. (2018) Curr. Biol. 28:3065-3074"
-    return _factory(
-        "psychedelic_5ht2a", name, "5HT2a", table, model_name, efficacy, occupancy,
-        map_transform, ref,
-    )  # fmt: skip
+    return _preset(
+        "psychedelic_5ht2a",
+        name,
+        "5HT2a",
+        mechanism="excitatory_gain",
+        strengthens=True,
+        summary=mech,
+        model=model,
+        efficacy=efficacy,
+        occupancy=occupancy,
+        map_transform=map_transform,
+        reference=ref,
+    )
 
 
 def antipsychotic_d2(
-    model_name: str = "wong_wang",
+    model: Any = "wong_wang",
     *,
     efficacy: float | Array | None = None,
     occupancy: Occupancy | None = None,
@@ -383,14 +419,17 @@ def antipsychotic_d2(
       ``e = -0.2`` (the gain multiplying ``a_e I_E - b_e`` is lowered).
     - ``"hopf"``: ``a`` scaled with default ``e = +0.5`` (away from the bifurcation).
 
+    It acts through the model's ``"excitatory_gain"`` mechanism, weakened (default
+    ``e = -Mechanism.efficacy``).
+
     Args:
-        model_name, efficacy, occupancy, map_transform, name: as :func:`psychedelic_5ht2a`.
+        model, efficacy, occupancy, map_transform, name: as :func:`psychedelic_5ht2a`.
 
     Returns:
         A :class:`Drug` in ``"scale"`` mode on the ``"D2"`` map.
 
     Raises:
-        ConfigError: unknown ``model_name``.
+        ConfigError: an unregistered model name, or a model declaring no such mechanism.
 
     Reference: S. Kapur, P. Seeman (2001) Does fast dissociation from the dopamine D2 receptor
     explain the action of atypical antipsychotics? A new hypothesis. Am. J. Psychiatry 158(3),
@@ -400,19 +439,24 @@ def antipsychotic_d2(
         "D2 antagonism (assumed network effect) lowers excitatory gain in D2-rich regions; "
         "therapeutic D2 occupancy 65-80 %."
     )
-    table = {
-        "wong_wang": (("a_e", "b_e"), -0.2, mech + " Excitatory gain a_e, b_e scaled down."),
-        "hopf": (("a",), 0.5, mech + _HOPF_NOTE),
-    }
     ref = "Kapur & Seeman (2001) Am. J. Psychiatry 158:360-369; Deco et al. (2018) Curr. Biol."
-    return _factory(
-        "antipsychotic_d2", name, "D2", table, model_name, efficacy, occupancy, map_transform,
-        ref,
-    )  # fmt: skip
+    return _preset(
+        "antipsychotic_d2",
+        name,
+        "D2",
+        mechanism="excitatory_gain",
+        strengthens=False,
+        summary=mech,
+        model=model,
+        efficacy=efficacy,
+        occupancy=occupancy,
+        map_transform=map_transform,
+        reference=ref,
+    )
 
 
 def ketamine_nmda(
-    model_name: str = "wong_wang",
+    model: Any = "wong_wang",
     *,
     efficacy: float | Array | None = None,
     occupancy: Occupancy | None = None,
@@ -439,14 +483,17 @@ def ketamine_nmda(
     - ``"hopf"``: ``a`` scaled with default ``e = -0.5`` (towards the bifurcation: the
       disinhibited region is more excitable).
 
+    It acts through the model's ``"feedback_inhibition"`` mechanism, weakened (default
+    ``e = -Mechanism.efficacy``).
+
     Args:
-        model_name, efficacy, occupancy, map_transform, name: as :func:`psychedelic_5ht2a`.
+        model, efficacy, occupancy, map_transform, name: as :func:`psychedelic_5ht2a`.
 
     Returns:
         A :class:`Drug` in ``"scale"`` mode on the ``"NMDA"`` map.
 
     Raises:
-        ConfigError: unknown ``model_name``.
+        ConfigError: an unregistered model name, or a model declaring no such mechanism.
 
     Reference: J. D. Murray, A. Anticevic, M. Gancsos, M. Ichinose, P. R. Corlett, J. H.
     Krystal, X.-J. Wang (2014) Linking microcircuit dysfunction to cognitive impairment:
@@ -454,19 +501,24 @@ def ketamine_nmda(
     Cereb. Cortex 24(4), 859-872; A. Anticevic et al. (2012) PNAS 109(41), 16720-16725.
     """
     mech = "NMDA antagonism on interneurons weakens E->I drive: disinhibition."
-    table = {
-        "wong_wang": (("J_i",), -0.2, mech + " Feedback inhibition J_i scaled down."),
-        "hopf": (("a",), -0.5, mech + _HOPF_NOTE),
-    }
     ref = "Murray et al. (2014) Cereb. Cortex 24:859-872; Anticevic et al. (2012) PNAS"
-    return _factory(
-        "ketamine_nmda", name, "NMDA", table, model_name, efficacy, occupancy, map_transform,
-        ref,
-    )  # fmt: skip
+    return _preset(
+        "ketamine_nmda",
+        name,
+        "NMDA",
+        mechanism="feedback_inhibition",
+        strengthens=False,
+        summary=mech,
+        model=model,
+        efficacy=efficacy,
+        occupancy=occupancy,
+        map_transform=map_transform,
+        reference=ref,
+    )
 
 
 def benzodiazepine_gabaa(
-    model_name: str = "wong_wang",
+    model: Any = "wong_wang",
     *,
     efficacy: float | Array | None = None,
     occupancy: Occupancy | None = None,
@@ -483,14 +535,17 @@ def benzodiazepine_gabaa(
     - ``"hopf"``: ``a`` scaled with default ``e = +0.5`` (away from the bifurcation: damped
       fluctuations).
 
+    It acts through the model's ``"feedback_inhibition"`` mechanism, strengthened (default
+    ``e = +Mechanism.efficacy``).
+
     Args:
-        model_name, efficacy, occupancy, map_transform, name: as :func:`psychedelic_5ht2a`.
+        model, efficacy, occupancy, map_transform, name: as :func:`psychedelic_5ht2a`.
 
     Returns:
         A :class:`Drug` in ``"scale"`` mode on the ``"GABAa"`` map.
 
     Raises:
-        ConfigError: unknown ``model_name``.
+        ConfigError: an unregistered model name, or a model declaring no such mechanism.
 
     Reference: U. Rudolph, H. Möhler (2004) Analysis of GABA-A receptor function and
     dissection of the pharmacology of benzodiazepines and general anesthetics through mouse
@@ -498,12 +553,17 @@ def benzodiazepine_gabaa(
     Hansen et al. (2022).
     """
     mech = "GABA-A positive modulation strengthens inhibition."
-    table = {
-        "wong_wang": (("J_i",), 0.2, mech + " Inhibitory weight J_i scaled up."),
-        "hopf": (("a",), 0.5, mech + _HOPF_NOTE),
-    }
     ref = "Rudolph & Möhler (2004) Annu. Rev. Pharmacol. Toxicol. 44:475-498"
-    return _factory(
-        "benzodiazepine_gabaa", name, "GABAa", table, model_name, efficacy, occupancy,
-        map_transform, ref,
-    )  # fmt: skip
+    return _preset(
+        "benzodiazepine_gabaa",
+        name,
+        "GABAa",
+        mechanism="feedback_inhibition",
+        strengthens=True,
+        summary=mech,
+        model=model,
+        efficacy=efficacy,
+        occupancy=occupancy,
+        map_transform=map_transform,
+        reference=ref,
+    )

@@ -14,24 +14,17 @@ from jax import Array
 from .._errors import ConfigError
 from ._base import AbstractIntervention, as_region_tuple, is_tracer, labels_of, region_indices
 
-#: Model class name -> the parameter a stimulation offsets by default.
-STIMULATION_PARAMETER: dict[str, str] = {
-    "ReducedWongWangExcInh": "I_ext",  # external current to the excitatory pool [nA]
-    "MontbrioPazoRoxin": "I",  # external current of the QIF population
-    "JansenRit": "mu",  # mean input firing rate to the pyramidal population [1/ms]
-    "StuartLandau": "a",  # no input term: excitability (bifurcation parameter) [1/ms]
-}
-
 
 class Stimulation(AbstractIntervention):
     """Regional stimulation: ``parameter_i + amplitude_i`` for ``onset <= t < onset + duration``.
 
     A rectangular, TMS/tDCS-like perturbation modelled as an offset of a model's input
-    parameter in the target regions (see :data:`STIMULATION_PARAMETER` for the default per
-    model: ``I_ext`` [nA] for reduced Wong-Wang, ``I`` for Montbrio-Pazo-Roxin, ``mu`` [1/ms]
-    for Jansen-Rit; the Stuart-Landau model has no input term, so there the bifurcation
-    parameter ``a`` [1/ms] is shifted: a positive amplitude brings the region towards, or
-    past, its Hopf bifurcation, a tDCS-like change of excitability).
+    parameter in the target regions. By default the parameter is the one the model class
+    declares as its ``stimulus_parameter``: ``I_ext`` [nA] for reduced Wong-Wang, ``I`` for
+    Montbrio-Pazo-Roxin, ``mu`` [1/ms] for Jansen-Rit; the Stuart-Landau model has no input
+    term, so there the bifurcation parameter ``a`` [1/ms] is shifted: a positive amplitude
+    brings the region towards, or past, its Hopf bifurcation, a tDCS-like change of
+    excitability.
 
     :meth:`run` simulates the three periods (before, during, after) as consecutive
     :func:`vbt_jax.simulate` calls joined with ``resume=``, so the noise stream, the delay
@@ -43,7 +36,8 @@ class Stimulation(AbstractIntervention):
         amplitude: offset, scalar or one per target (leaf; the parameter's unit).
         onset: start [ms] (static).
         duration: length [ms] (static).
-        parameter: the model field offset, or None for the model's default (static).
+        parameter: the model field offset, or None for the ``stimulus_parameter`` its class
+            declares (static).
 
     Raises (at construction):
         ConfigError: no targets, ``onset < 0``, ``duration <= 0``, or an amplitude that is
@@ -85,20 +79,23 @@ class Stimulation(AbstractIntervention):
             )
 
     def parameter_for(self, model: Any) -> str:
-        """The field this stimulation offsets on ``model``.
+        """The field this stimulation offsets on ``model``: ``parameter``, or else the
+        ``stimulus_parameter`` the model's class declares.
 
         Raises:
-            ConfigError: no default for this model class, or a field the model lacks.
+            ConfigError: no ``parameter`` and a model class declaring no stimulus parameter,
+                or a field the model lacks.
         """
         name = self.parameter
         cls = type(model).__name__
-        if name is None:
-            if cls not in STIMULATION_PARAMETER:
-                raise ConfigError(
-                    f"Stimulation: no default input parameter for {cls}; pass parameter="
-                )
-            name = STIMULATION_PARAMETER[cls]
         fields = [f.name for f in dataclasses.fields(model)]
+        if name is None:
+            name = getattr(type(model), "stimulus_parameter", None)
+            if name is None:
+                raise ConfigError(
+                    f"Stimulation: {cls} declares no stimulus_parameter (the input a "
+                    f"stimulation drives); pass parameter= one of its fields {fields}"
+                )
         if name not in fields:
             raise ConfigError(f"Stimulation: {cls} has no parameter {name!r}; it has {fields}")
         return name

@@ -4,6 +4,7 @@
 """
 
 from ._base import AbstractModel as AbstractModel
+from ._base import Mechanism as Mechanism
 from .hopf import StuartLandau as StuartLandau
 from .jansen_rit import JansenRit as JansenRit
 from .mpr import MontbrioPazoRoxin as MontbrioPazoRoxin

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
+from collections.abc import Mapping
 from typing import ClassVar
 
 import equinox as eqx
@@ -11,8 +13,52 @@ import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
 
+from .._capabilities import RegionLocal
 
-class AbstractModel(eqx.Module):
+
+@dataclasses.dataclass(frozen=True)
+class Mechanism:
+    """How a model expresses one drug mechanism (see :attr:`AbstractModel.mechanisms`).
+
+    A drug preset acting through the mechanism scales every one of ``parameters`` by
+    ``1 + e * occ * rho`` (:class:`~vbt_jax.interventions.Drug`, mode ``"scale"``); its default
+    ``e`` is ``efficacy`` for a drug that strengthens the mechanism and ``-efficacy`` for one
+    that weakens it.
+
+    Attributes:
+        parameters: the model fields scaled (a name or a tuple of names), all by the same factor.
+        efficacy: relative change of the parameters at full occupancy in the densest region when
+            the mechanism is strengthened; its sign is the direction the parameters move in (a
+            placeholder to be fitted, like every preset efficacy).
+        note: how the parameter change realises the mechanism, shown by ``Drug.describe``.
+
+    Raises:
+        ValueError: no parameters, a parameter that is not a string, or a non-finite efficacy.
+    """
+
+    parameters: tuple[str, ...]
+    efficacy: float
+    note: str = ""
+
+    def __post_init__(self):
+        params = (self.parameters,) if isinstance(self.parameters, str) else self.parameters
+        params = tuple(params)
+        if not params or not all(isinstance(p, str) and p for p in params):
+            raise ValueError(
+                f"Mechanism.parameters must be a field name or a tuple of them, got "
+                f"{self.parameters!r}"
+            )
+        try:
+            efficacy = float(self.efficacy)
+        except (TypeError, ValueError):
+            efficacy = math.nan
+        if not math.isfinite(efficacy):
+            raise ValueError(f"Mechanism.efficacy must be a finite number, got {self.efficacy!r}")
+        object.__setattr__(self, "parameters", params)
+        object.__setattr__(self, "efficacy", efficacy)
+
+
+class AbstractModel(RegionLocal, eqx.Module):
     """A neural mass model: parameters as fields (scalar or one value per region), pure dynamics.
 
     Subclasses declare, as class variables:
@@ -25,7 +71,19 @@ class AbstractModel(eqx.Module):
       these into priors);
     - ``bold_var`` / ``eeg_var``: the state variable that drives the haemodynamic (BOLD) and the
       electrical (EEG/MEG) observation models;
-    - ``time_unit``: the unit of the model's time axis (``"ms"`` for every model here).
+    - ``time_unit``: the unit of the model's time axis (``"ms"`` for every model here);
+    - ``region_local``: ``True`` when :meth:`dfun` computes each region's derivative from that
+      region's own state and coupling input only (no sum, mean or other mixing over the region
+      axis). :func:`vbt_jax.simulate`'s custom adjoint then uses per-region Jacobians; the
+      default ``False`` keeps the general reverse step, correct for any model. Not inherited:
+      a subclass is ``False`` unless its own body declares it, since overriding :meth:`dfun`
+      can break the property;
+    - ``stimulus_parameter``: the field a :class:`~vbt_jax.interventions.Stimulation` offsets
+      when given no ``parameter`` (the model's external input), or ``None``;
+    - ``mechanisms``: mechanism name -> :class:`Mechanism`, the parameters through which the
+      drug presets of :mod:`vbt_jax.interventions` act on this model. The presets use
+      ``"excitatory_gain"`` (gain of the excitatory populations) and ``"feedback_inhibition"``
+      (strength of the inhibition onto them).
 
     and implement :meth:`dfun` and :meth:`coupling_vars`.
 
@@ -41,6 +99,8 @@ class AbstractModel(eqx.Module):
     bold_var: ClassVar[str]
     eeg_var: ClassVar[str]
     time_unit: ClassVar[str] = "ms"
+    stimulus_parameter: ClassVar[str | None] = None
+    mechanisms: ClassVar[Mapping[str, Mechanism]] = {}
 
     @abc.abstractmethod
     def dfun(self, state: Array, coupling: Array) -> Array:

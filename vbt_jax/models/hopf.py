@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import ClassVar
 
 import jax.numpy as jnp
 from jax import Array
 
-from ._base import AbstractModel
+from ._base import AbstractModel, Mechanism
+
+_A_NOTE = (
+    "On the Stuart-Landau (Hopf) model every effect is a relative change of the bifurcation "
+    "parameter a (< 0 below the bifurcation): a negative efficacy moves a towards 0 (larger, "
+    "slower fluctuations: more excitable), a positive one away from 0; with efficacy > -1 "
+    "a never crosses 0."
+)
 
 
 class StuartLandau(AbstractModel):
@@ -52,6 +60,14 @@ class StuartLandau(AbstractModel):
     }
     bold_var: ClassVar[str] = "x"
     eeg_var: ClassVar[str] = "x"
+    region_local: ClassVar[bool] = True
+    # no input term: excitability (the bifurcation parameter) [1/ms]
+    stimulus_parameter: ClassVar[str | None] = "a"
+    # more excitatory gain moves a towards 0 (more excitable), more inhibition away from it
+    mechanisms: ClassVar[Mapping[str, Mechanism]] = {
+        "excitatory_gain": Mechanism(("a",), -0.5, _A_NOTE),
+        "feedback_inhibition": Mechanism(("a",), 0.5, _A_NOTE),
+    }
 
     @classmethod
     def from_frequency(cls, f_hz: float | Array, a: float | Array = -0.5) -> StuartLandau:

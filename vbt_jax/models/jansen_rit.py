@@ -104,6 +104,9 @@ class JansenRit(AbstractModel):
     # both drives are functions of y1 - y2; see eeg_drive and bold_drive
     bold_var: ClassVar[str] = "y1"
     eeg_var: ClassVar[str] = "y1"
+    region_local: ClassVar[bool] = True
+    # mean input firing rate to the pyramidal population [1/ms]
+    stimulus_parameter: ClassVar[str | None] = "mu"
 
     def coupling_vars(self) -> tuple[int, ...]:
         return (1, 2)

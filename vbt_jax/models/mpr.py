@@ -70,6 +70,9 @@ class MontbrioPazoRoxin(AbstractModel):
     }
     bold_var: ClassVar[str] = "r"
     eeg_var: ClassVar[str] = "V"
+    region_local: ClassVar[bool] = True
+    # external current of the QIF population
+    stimulus_parameter: ClassVar[str | None] = "I"
 
     def coupling_vars(self) -> tuple[int, ...]:
         return (0,) if _is_static_zero(self.cv) else (0, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import equinox as eqx
@@ -10,7 +11,7 @@ import numpy as np
 from jax import Array
 
 from .._errors import ConfigError
-from ._base import AbstractModel
+from ._base import AbstractModel, Mechanism
 
 
 def _transfer(x: Array, d: float | Array) -> Array:
@@ -118,6 +119,22 @@ class ReducedWongWangExcInh(AbstractModel):
     }
     bold_var: ClassVar[str] = "S_E"
     eeg_var: ClassVar[str] = "S_E"
+    region_local: ClassVar[bool] = True
+    # external stimulus current to the excitatory pool [nA]
+    stimulus_parameter: ClassVar[str | None] = "I_ext"
+    mechanisms: ClassVar[Mapping[str, Mechanism]] = {
+        # a_e and b_e scaled together multiply the transfer function's argument a_e I_E - b_e:
+        # the neuromodulated gain of Deco et al. (2018)
+        "excitatory_gain": Mechanism(
+            ("a_e", "b_e"),
+            0.2,
+            "Excitatory gain: a_e and b_e scaled together (the argument a_e I_E - b_e of the "
+            "excitatory transfer function times the gain).",
+        ),
+        "feedback_inhibition": Mechanism(
+            ("J_i",), 0.2, "Feedback inhibition: the inhibitory-to-excitatory weight J_i scaled."
+        ),
+    }
 
     def default_coupling(self):
         from .._coupling import Linear
