@@ -209,7 +209,8 @@ def summarize(
 
     Columns: mean, sd, HDI bounds, R-hat, bulk/tail ESS (from ``arviz.summary``; R-hat/ESS
     are NaN for a single chain), ``prior_sd``, ``shrinkage = 1 - posterior var / prior var``,
-    ``identified`` (shrinkage >= ``identified_below``), and with ``truth`` the posterior
+    its Monte Carlo standard error ``shrinkage_se``, ``identified`` (shrinkage more than two
+    standard errors above ``identified_below``), and with ``truth`` the posterior
     z-score ``(mean - truth) / sd`` and whether the truth lies in the HDI.
 
     Returns:
@@ -246,7 +247,21 @@ def summarize(
         prior_sd[row] = float(np.std(pr)) if pr is not None else np.nan
     table["prior_sd"] = pd.Series(prior_sd)
     table["shrinkage"] = 1.0 - (table["sd"] ** 2) / (table["prior_sd"] ** 2)
-    table["identified"] = table["shrinkage"] >= identified_below
+    # Monte Carlo error of the shrinkage estimate: a variance estimated from n effective draws
+    # has relative sd sqrt(2 / n), so the ratio of the two variances has relative sd
+    # sqrt(2 / n_post + 2 / n_prior) (bulk ESS for the posterior; all draws where one chain
+    # gives no ESS; prior draws are independent)
+    n_draws = int(post.sizes.get("chain", 1) * post.sizes.get("draw", 1))
+    ess = table["ess_bulk"] if "ess_bulk" in table else pd.Series(np.nan, index=table.index)
+    n_post = ess.where(np.isfinite(ess), n_draws).clip(lower=2.0)
+    n_prior = (
+        float(prior.sizes.get("chain", 1) * prior.sizes.get("draw", 1))
+        if prior is not None
+        else np.nan
+    )
+    table["shrinkage_se"] = (1.0 - table["shrinkage"]) * np.sqrt(2.0 / n_post + 2.0 / n_prior)
+    # identified only when the shrinkage exceeds the threshold by more than twice its error
+    table["identified"] = table["shrinkage"] - 2.0 * table["shrinkage_se"] >= identified_below
     if truth is not None:
         z, inside = {}, {}
         for row in rows:
@@ -268,11 +283,13 @@ def summarize(
     for row in rows:
         var = row.split("[", 1)[0]
         if var in hyper and np.isfinite(table.loc[row, "shrinkage"]):
-            if table.loc[row, "shrinkage"] < identified_below:
+            if not table.loc[row, "identified"]:
                 msgs.append(
                     f"{row} is not identified by the data: posterior sd "
                     f"{table.loc[row, 'sd']:.3g} vs prior sd {table.loc[row, 'prior_sd']:.3g} "
-                    f"(shrinkage {table.loc[row, 'shrinkage']:.2f}); its posterior is the prior"
+                    f"(shrinkage {table.loc[row, 'shrinkage']:.2f} "
+                    f"± {table.loc[row, 'shrinkage_se']:.2f}, not above {identified_below:g}); "
+                    "its posterior is the prior"
                 )
     ss = getattr(idata, "sample_stats", None)
     if ss is not None and "diverging" in ss:

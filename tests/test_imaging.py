@@ -6,7 +6,7 @@ import pytest
 
 import vbt_jax
 from vbt_jax import _imaging
-from vbt_jax._errors import ConfigError
+from vbt_jax._errors import ArgumentError, DataError, LabelError, ShapeError
 from vbt_jax._imaging import (
     RegionTimeSeries,
     check_against_connectome,
@@ -71,27 +71,27 @@ def test_tr_from_header(tmp_path, unit, zoom, expect):
 def test_tr_missing_and_mismatch(tmp_path):
     rng = np.random.default_rng(2)
     bp, ap = _write(tmp_path, _bold(rng), _atlas(), tr=0.0)
-    with pytest.raises(ConfigError, match=r"bold\.nii\.gz: TR missing.*pixdim\[4\]"):
+    with pytest.raises(DataError, match=r"bold\.nii\.gz: TR missing.*pixdim\[4\]"):
         load_nifti_regions(bp, ap)
     assert load_nifti_regions(bp, ap, tr=1.5).tr == 1.5
     bp, ap = _write(tmp_path, _bold(rng), _atlas(), tr=2.0)
-    with pytest.raises(ConfigError, match=r"bold\.nii\.gz: tr=2\.1 s given.*header TR.* 2 s"):
+    with pytest.raises(DataError, match=r"bold\.nii\.gz: tr=2\.1 s given.*header TR.* 2 s"):
         load_nifti_regions(bp, ap, tr=2.1)
 
 
 def test_nifti_shape_and_affine_errors(tmp_path):
     rng = np.random.default_rng(3)
     bp, ap = _write(tmp_path, rng.normal(size=SHAPE), _atlas(), name="b3d")
-    with pytest.raises(ConfigError, match=r"b3d\.nii\.gz: BOLD image must be 4-D.*\(6, 5, 4\)"):
+    with pytest.raises(ShapeError, match=r"b3d\.nii\.gz: BOLD image must be 4-D.*\(6, 5, 4\)"):
         load_nifti_regions(bp, ap)
     bp, _ = _write(tmp_path, _bold(rng), _atlas())
     ap4 = tmp_path / "atlas4d.nii.gz"
     nib.save(nib.Nifti1Image(np.ones((*SHAPE, 2), dtype=np.int16), AFFINE), ap4)
-    with pytest.raises(ConfigError, match=r"atlas4d\.nii\.gz: atlas image must be 3-D.*, 2\)"):
+    with pytest.raises(ShapeError, match=r"atlas4d\.nii\.gz: atlas image must be 3-D.*, 2\)"):
         load_nifti_regions(bp, ap4)
     bp, _ = _write(tmp_path, rng.normal(size=(6, 5, 3, 12)), _atlas(), name="bsmall")
     with pytest.raises(
-        ConfigError,
+        ShapeError,
         match=r"atlas\.nii\.gz: atlas spatial shape \(6, 5, 4\).*"
         r"bsmall\.nii\.gz.*\(6, 5, 3\)",
     ):
@@ -100,7 +100,7 @@ def test_nifti_shape_and_affine_errors(tmp_path):
     shifted[0, 3] = 1.0
     bp, ap = _write(tmp_path, _bold(rng), _atlas(), bold_affine=shifted, name="bshift")
     with pytest.raises(
-        ConfigError,
+        DataError,
         match=r"(?s)atlas\.nii\.gz: atlas affine does not match "
         r"BOLD .*bshift\.nii\.gz.*atlas:.*BOLD:.*1\.",
     ):
@@ -114,10 +114,10 @@ def test_nifti_shape_and_affine_errors(tmp_path):
 def test_nifti_label_and_voxel_errors(tmp_path):
     rng = np.random.default_rng(4)
     bp, ap = _write(tmp_path, _bold(rng), _atlas())
-    with pytest.raises(ConfigError, match=r"atlas\.nii\.gz: labels 3, 9 requested but absent"):
+    with pytest.raises(LabelError, match=r"atlas\.nii\.gz: labels 3, 9 requested but absent"):
         load_nifti_regions(bp, ap, labels=[1, 3, 9])
     with pytest.raises(
-        ConfigError,
+        DataError,
         match=r"atlas\.nii\.gz: region '7' \(atlas value 7\) has 1 "
         r"voxel\(s\), fewer than min_voxels=2",
     ):
@@ -129,17 +129,17 @@ def test_nifti_series_errors(tmp_path):
     rng = np.random.default_rng(5)
     lab = _atlas()
     bp, ap = _write(tmp_path, _bold(rng, t=9), lab, name="short")
-    with pytest.raises(ConfigError, match=r"short\.nii\.gz: too few volumes: .*10, got 9"):
+    with pytest.raises(ShapeError, match=r"short\.nii\.gz: too few volumes: .*10, got 9"):
         load_nifti_regions(bp, ap)
     bold = _bold(rng)
     bold[lab == 5, 3] = np.nan
     bp, ap = _write(tmp_path, bold, lab, name="nan")
-    with pytest.raises(ConfigError, match=r"nan\.nii\.gz: region '5' .*NaN"):
+    with pytest.raises(DataError, match=r"nan\.nii\.gz: region '5' .*NaN"):
         load_nifti_regions(bp, ap)
     bold = _bold(rng)
     bold[lab == 2] = 3.0
     bp, ap = _write(tmp_path, bold, lab, name="const")
-    with pytest.raises(ConfigError, match=r"const\.nii\.gz: region 'B' .*constant"):
+    with pytest.raises(DataError, match=r"const\.nii\.gz: region 'B' .*constant"):
         load_nifti_regions(bp, ap, labels={1: "A", 2: "B"})
 
 
@@ -181,12 +181,12 @@ def test_band_validation_names_values(tmp_path):
     path = tmp_path / "ts.npy"
     np.save(path, np.random.default_rng(6).normal(size=(100, 3)))
     with pytest.raises(
-        ConfigError,
+        ArgumentError,
         match=r"ts\.npy: band .*Nyquist = 0\.5 / tr = 0\.25 Hz "
         r"\(tr 2 s\), got band=\(0\.01, 0\.3\)",
     ):
         load_region_timeseries(path, tr=2.0, band=(0.01, 0.3))
-    with pytest.raises(ConfigError, match=r"got band=\(0\.1, 0\.01\)"):
+    with pytest.raises(ArgumentError, match=r"got band=\(0\.1, 0\.01\)"):
         load_region_timeseries(path, tr=2.0, band=(0.1, 0.01))
 
 
@@ -230,28 +230,28 @@ def test_region_timeseries_errors(tmp_path):
     x = np.random.default_rng(9).normal(size=(30, 3))
     path = tmp_path / "ts.npy"
     np.save(path, x)
-    with pytest.raises(ConfigError, match=r"ts\.npy: got 2 labels for 3 regions"):
+    with pytest.raises(ShapeError, match=r"ts\.npy: got 2 labels for 3 regions"):
         load_region_timeseries(path, tr=1.0, labels=["a", "b"])
     y = x.copy()
     y[4, 1] = np.nan
     np.save(tmp_path / "nan.npy", y)
-    with pytest.raises(ConfigError, match=r"nan\.npy: region 'b' \(column 1\) has NaN"):
+    with pytest.raises(DataError, match=r"nan\.npy: region 'b' \(column 1\) has NaN"):
         load_region_timeseries(tmp_path / "nan.npy", tr=1.0, labels=["a", "b", "c"])
     y = x.copy()
     y[:, 2] = 4.0
     np.save(tmp_path / "const.npy", y)
-    with pytest.raises(ConfigError, match=r"const\.npy: region 'region_2' .*constant"):
+    with pytest.raises(DataError, match=r"const\.npy: region 'region_2' .*constant"):
         load_region_timeseries(tmp_path / "const.npy", tr=1.0)
     np.save(tmp_path / "short.npy", x[:9])
-    with pytest.raises(ConfigError, match=r"short\.npy: too few time points: .*10, got 9"):
+    with pytest.raises(ShapeError, match=r"short\.npy: too few time points: .*10, got 9"):
         load_region_timeseries(tmp_path / "short.npy", tr=1.0)
     np.save(tmp_path / "one.npy", x[:, 0])
-    with pytest.raises(ConfigError, match=r"one\.npy: expected a 2-D .*\(30,\)"):
+    with pytest.raises(ShapeError, match=r"one\.npy: expected a 2-D .*\(30,\)"):
         load_region_timeseries(tmp_path / "one.npy", tr=1.0)
-    with pytest.raises(ConfigError, match=r"ts\.npy: tr must be a positive .*-1"):
+    with pytest.raises(ArgumentError, match=r"ts\.npy: tr must be a positive .*-1"):
         load_region_timeseries(path, tr=-1.0)
     (tmp_path / "x.mat").write_text("")
-    with pytest.raises(ConfigError, match=r"x\.mat: unsupported extension '\.mat'"):
+    with pytest.raises(DataError, match=r"x\.mat: unsupported extension '\.mat'"):
         load_region_timeseries(tmp_path / "x.mat", tr=1.0)
 
 
@@ -263,12 +263,12 @@ def test_check_against_connectome():
     check_against_connectome(RegionTimeSeries(data, 2.0, names, "good"), conn)
     # placeholders (atlas values) are not compared, only the count
     check_against_connectome(RegionTimeSeries(data, 2.0, [str(i) for i in range(84)], "p"), conn)
-    with pytest.raises(ConfigError, match=r"short: 83 regions .*'dk84_hcp' has 84"):
+    with pytest.raises(ShapeError, match=r"short: 83 regions .*'dk84_hcp' has 84"):
         check_against_connectome(RegionTimeSeries(data[:, :83], 2.0, names[:83], "short"), conn)
     swapped = list(names)
     swapped[3], swapped[5] = swapped[5], swapped[3]
     with pytest.raises(
-        ConfigError,
+        LabelError,
         match=rf"swap: .*2 position.*index 3: time series "
         rf"'{swapped[3]}' vs connectome '{names[3]}'.*"
         r"Only in the time series: \[\]; only in the connectome: \[\]",
@@ -277,7 +277,7 @@ def test_check_against_connectome():
     renamed = list(names)
     renamed[10] = "L.XYZ"
     with pytest.raises(
-        ConfigError,
+        LabelError,
         match=rf"index 10: .*'L\.XYZ' vs connectome '{names[10]}'"
         rf".*Only in the time series: \['L\.XYZ'\]; only in "
         rf"the connectome: \['{names[10]}'\]",
@@ -286,7 +286,7 @@ def test_check_against_connectome():
 
 
 def test_region_timeseries_validates():
-    with pytest.raises(ConfigError, match=r"src: got 2 labels for 3 regions"):
+    with pytest.raises(ShapeError, match=r"src: got 2 labels for 3 regions"):
         RegionTimeSeries(np.zeros((10, 3)), 1.0, ["a", "b"], "src")
-    with pytest.raises(ConfigError, match=r"src: tr must be a positive .*0\.0"):
+    with pytest.raises(ArgumentError, match=r"src: tr must be a positive .*0\.0"):
         RegionTimeSeries(np.zeros((10, 3)), 0.0, ["a", "b", "c"], "src")

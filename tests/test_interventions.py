@@ -69,15 +69,15 @@ def test_occupancy_is_a_log_dose_sigmoid_and_matches_kapur_window(x64):
     "kwargs", [dict(ec50=0.0), dict(ec50=-1.0), dict(ec50=1.0, hill=0.0), dict(ec50=1.0, emax=1.2)]
 )
 def test_occupancy_rejects_bad_constants(kwargs):
-    with pytest.raises(vbt.ConfigError, match="Occupancy"):
+    with pytest.raises(vbt.ArgumentError, match="Occupancy"):
         Occupancy(**kwargs)
 
 
 def test_occupancy_rejects_bad_dose_and_occupancy():
     occ = Occupancy(ec50=1.0, emax=0.8)
-    with pytest.raises(vbt.ConfigError, match="dose"):
+    with pytest.raises(vbt.ArgumentError, match="dose"):
         occ(-1.0)
-    with pytest.raises(vbt.ConfigError, match="emax"):
+    with pytest.raises(vbt.ArgumentError, match="emax"):
         occ.inverse(0.8)
 
 
@@ -227,21 +227,21 @@ def test_custom_map_and_transforms(x64):
     drug = Drug("x", vals, "a", 0.1, Occupancy(1.0), mode="add")
     out = drug.apply(StuartLandau(a=-0.5), 1.0)
     np.testing.assert_allclose(np.asarray(out.a), -0.5 + 0.1 * 0.5 * np.array([0, 0, 0.5, 1]))
-    with pytest.raises(vbt.ConfigError, match="constant"):
+    with pytest.raises(vbt.ArgumentError, match="constant"):
         normalise_density(np.array([1.0, 1.0, np.nan]))
 
 
 def test_drug_errors(dk):
     drug = psychedelic_5ht2a("wong_wang")
-    with pytest.raises(vbt.ConfigError, match="no parameter 'a_e'"):
+    with pytest.raises(vbt.ArgumentError, match="no parameter 'a_e'"):
         drug.apply(StuartLandau(), 1.0, labels=dk)
-    with pytest.raises(vbt.ConfigError, match="labels"):
+    with pytest.raises(vbt.ArgumentError, match="labels"):
         drug.apply(ReducedWongWangExcInh(), 1.0)
-    with pytest.raises(vbt.ConfigError, match="scalar"):
+    with pytest.raises(vbt.ShapeError, match="scalar"):
         drug.apply(ReducedWongWangExcInh(), jnp.ones(3), labels=dk)
-    with pytest.raises(vbt.ConfigError, match="model_name"):
+    with pytest.raises(vbt.ArgumentError, match="model_name"):
         ketamine_nmda("mpr")
-    with pytest.raises(vbt.ConfigError, match="mode"):
+    with pytest.raises(vbt.ArgumentError, match="mode"):
         Drug("x", "D2", "a", 0.1, Occupancy(1.0), mode="mul")
     d = benzodiazepine_gabaa()
     assert isinstance(d, AbstractIntervention) and d.kind == "drug"
@@ -340,15 +340,15 @@ def test_stimulation_apply_is_pure_and_differentiable():
 def test_stimulation_errors():
     conn = vbt.Connectome(np.ones((3, 3)), None, ["A", "B", "C"])
     m = ReducedWongWangExcInh()
-    with pytest.raises(vbt.ConfigError, match="multiple"):
+    with pytest.raises(vbt.ArgumentError, match="multiple"):
         Stimulation([0], 0.1, 0.5, 1.0).run(m, conn, duration=10.0, monitors=(Raw(period=1.0),))
-    with pytest.raises(vbt.ConfigError, match="onset"):
+    with pytest.raises(vbt.ArgumentError, match="onset"):
         Stimulation([0], 0.1, 20.0, 1.0).run(m, conn, duration=10.0)
-    with pytest.raises(vbt.ConfigError, match="'Z'"):
+    with pytest.raises(vbt.ArgumentError, match="'Z'"):
         Stimulation(["Z"], 0.1, 0.0, 1.0).apply(m, conn)
-    with pytest.raises(vbt.ConfigError, match="one per target"):
+    with pytest.raises(vbt.ShapeError, match="one per target"):
         Stimulation([0, 1], jnp.ones(3), 0.0, 1.0)
-    with pytest.raises(vbt.ConfigError, match="duration"):
+    with pytest.raises(vbt.ArgumentError, match="duration"):
         Stimulation([0], 0.1, 0.0, 0.0)
     s = Stimulation("A", 0.1, 5.0, 2.0)
     assert s.kind == "stimulation" and "['A']" in s.describe()
@@ -392,10 +392,10 @@ def test_lesion_factor_is_differentiable_and_validated():
     conn = vbt.Connectome(W, None, list("abc"))
     g = jax.grad(lambda f: jnp.sum(Lesion(regions=[0], factor=f).apply(conn).weights))(0.5)
     assert float(g) == pytest.approx(W[0].sum() + W[1:, 0].sum())
-    with pytest.raises(vbt.ConfigError, match="regions"):
+    with pytest.raises(vbt.ArgumentError, match="regions"):
         Lesion()
-    with pytest.raises(vbt.ConfigError, match=">= 0"):
+    with pytest.raises(vbt.ArgumentError, match=">= 0"):
         Lesion(regions=[0], factor=-1.0)
-    with pytest.raises(vbt.ConfigError, match="outside"):
+    with pytest.raises(vbt.ArgumentError, match="outside"):
         Lesion(regions=[5]).apply(conn)
     assert Lesion(regions=[0]).kind == "lesion" and "scaled by 0" in Lesion(regions=[0]).describe()

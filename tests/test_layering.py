@@ -216,3 +216,46 @@ def test_registered_commands_are_commands(name):
     (ep,) = [e for e in metadata.entry_points(group="vbt.commands") if e.name == name]
     cmd = ep.load()
     assert isinstance(cmd, Command) and cmd.name == name and cmd.validate is not None
+
+
+# ConfigError is for configuration: the TOML readers and the job/CLI edge that turns a config
+# into library calls. Library code raises the specific ValueError kinds (DataError and its
+# ShapeError, LabelError, ConnectomeError; ArgumentError).
+CONFIG_EDGE = {
+    "vbt_jax/config/_build.py",
+    "vbt_jax/config/_schema.py",
+    "vbt_jax/config/_sections.py",
+    "vbt_jax/jobs.py",
+    "vbt_jax/_cli.py",
+    "vbt_jax/_runfolder.py",
+    "inference/fit/_cli.py",
+    "inference/fit/_config.py",
+    "inference/fit/_setup.py",
+    "inference/treatment/_cli.py",
+    "inference/treatment/_config.py",
+    "inference/treatment/_twin.py",
+}
+
+
+def _raised_names(path: Path) -> list[tuple[int, str]]:
+    """(line, name) of every ``raise Name(...)`` / ``raise Name`` in ``path``."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if isinstance(exc, ast.Name):
+                out.append((node.lineno, exc.id))
+    return out
+
+
+def test_config_error_is_raised_only_at_the_config_edge():
+    bad = []
+    for pkg in (VBT, INF):
+        for path in sorted(pkg.rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel in CONFIG_EDGE:
+                continue
+            bad += [f"{rel}:{ln}" for ln, name in _raised_names(path) if name == "ConfigError"]
+    assert not bad, f"ConfigError raised outside the configuration edge: {bad}"
+    # the list of edge files is not stale
+    assert all((ROOT / p).exists() for p in CONFIG_EDGE)

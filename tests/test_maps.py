@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import vbt_jax as vbt
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError, DataError, LabelError, ShapeError
 from vbt_jax._maps import (
     DK_CORTEX,
     ENIGMA_DISORDERS,
@@ -185,18 +185,18 @@ def test_zscore_and_fill_missing():
 
 
 def test_unknown_names_list_valid_ones():
-    with pytest.raises(ConfigError, match="5HT2a.*NMDA"):
+    with pytest.raises(ArgumentError, match="5HT2a.*NMDA"):
         receptor_map("serotonin")
-    with pytest.raises(ConfigError, match="schizophrenia"):
+    with pytest.raises(ArgumentError, match="schizophrenia"):
         enigma_map("flu")
 
 
 def test_labels_matching_nothing_are_named():
     tvb = vbt.tvb_connectivity(76)
-    with pytest.raises(ConfigError, match="rA1"):
+    with pytest.raises(LabelError, match="rA1"):
         receptor_map("D2", tvb)
     labels = list(vbt.dk84().labels) + ["Brain-Stem"]
-    with pytest.raises(ConfigError, match="Brain-Stem"):
+    with pytest.raises(LabelError, match="Brain-Stem"):
         receptor_map("D2", labels)
     assert np.isnan(receptor_map("D2", labels, strict=False).values[-1])
 
@@ -237,20 +237,20 @@ def test_load_map_permuted_roundtrip(tmp_path, dk84_labels):
 def test_load_map_errors_name_file_and_labels(tmp_path):
     p = tmp_path / "bad.csv"
     p.write_text("label,value\nL.BSTS,1\nfoo,2\nbar,3\n")
-    with pytest.raises(ConfigError, match=r"bad\.csv.*2 of 3 labels.*'foo', 'bar'"):
+    with pytest.raises(LabelError, match=r"bad\.csv.*2 of 3 labels.*'foo', 'bar'"):
         load_map(p)
     p.write_text("region,value\nL.BSTS,1\n")
-    with pytest.raises(ConfigError, match=r"bad\.csv: no column 'label'"):
+    with pytest.raises(DataError, match=r"bad\.csv: no column 'label'"):
         load_map(p)
     p.write_text("label,value\nL.BSTS,abc\n")
-    with pytest.raises(ConfigError, match=r"bad\.csv: row 2 \('L.BSTS'\)"):
+    with pytest.raises(DataError, match=r"bad\.csv: row 2 \('L.BSTS'\)"):
         load_map(p)
     p.write_text("label,value\nL.BSTS,1\nL.BSTS,2\n")
-    with pytest.raises(ConfigError, match="duplicate"):
+    with pytest.raises(LabelError, match="duplicate"):
         load_map(p)
     q = tmp_path / "short.npy"
     np.save(q, np.ones(10))
-    with pytest.raises(ConfigError, match=r"short\.npy.*N = 84.*\(10,\)"):
+    with pytest.raises(ShapeError, match=r"short\.npy.*N = 84.*\(10,\)"):
         load_map(q)
 
 

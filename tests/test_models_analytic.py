@@ -377,9 +377,9 @@ def test_hopf_stationary_covariance_matches_lyapunov():
 
 
 def test_wong_wang_fic_rejects_bad_input():
-    with pytest.raises(vbt.ConfigError, match="connectome_weights must be"):
+    with pytest.raises(vbt.ShapeError, match="connectome_weights must be"):
         with_fic(ReducedWongWangExcInh(), np.ones((3, 2)), 0.05)
     # a strongly negative long-range input leaves the excitatory pools below 3 Hz even with
     # J_i = 0: no admissible FIC weight exists
-    with pytest.raises(vbt.ConfigError, match="negative J_i"):
+    with pytest.raises(vbt.ArgumentError, match="negative J_i"):
         with_fic(ReducedWongWangExcInh(), np.ones((3, 3)), -5.0)

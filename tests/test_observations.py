@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import vbt_jax as vbt
-from vbt_jax import ConfigError
+from vbt_jax import ArgumentError, DataError, ShapeError
 from vbt_jax._maps import meg_band_power
 from vbt_jax._observations import (
     BandPowers,
@@ -102,20 +102,20 @@ def test_fc_errors_name_file_and_index(tmp_path, edit, pattern):
     m = _fc()
     edit(m)
     np.save(tmp_path / "bad.npy", m)
-    with pytest.raises(ConfigError, match=r"bad\.npy.*" + pattern):
+    with pytest.raises(DataError, match=r"bad\.npy.*" + pattern):
         load_fc_matrix(tmp_path / "bad.npy")
 
 
 def test_fc_shape_and_label_errors(tmp_path):
     np.save(tmp_path / "rect.npy", np.zeros((3, 4)))
-    with pytest.raises(ConfigError, match=r"rect\.npy.*square.*\(3, 4\)"):
+    with pytest.raises(ShapeError, match=r"rect\.npy.*square.*\(3, 4\)"):
         load_fc_matrix(tmp_path / "rect.npy")
     np.save(tmp_path / "fc.npy", _fc())
-    with pytest.raises(ConfigError, match=r"fc\.npy: 6 regions in the FC but 84 labels"):
+    with pytest.raises(ShapeError, match=r"fc\.npy: 6 regions in the FC but 84 labels"):
         load_fc_matrix(tmp_path / "fc.npy", vbt.dk84())
-    with pytest.raises(ConfigError, match="n_timepoints"):
+    with pytest.raises(ArgumentError, match="n_timepoints"):
         load_fc_matrix(tmp_path / "fc.npy", n_timepoints=2)
-    with pytest.raises(ConfigError, match="file not found"):
+    with pytest.raises(DataError, match="file not found"):
         load_fc_matrix(tmp_path / "nope.npy")
 
 
@@ -151,35 +151,35 @@ def test_sensor_errors(tmp_path):
     data = _sines(100.0, 4.0, [(1.0, 10.0)])
     np.save(tmp_path / "ok.npy", data)
     for bad in (None, 0, -5.0, float("nan")):
-        with pytest.raises(ConfigError, match=r"ok\.npy.*sfreq"):
+        with pytest.raises(ArgumentError, match=r"ok\.npy.*sfreq"):
             load_sensor_timeseries(tmp_path / "ok.npy", bad)
     d = data.copy()
     d[1, 7] = np.nan
     d[2] = 3.0
     np.save(tmp_path / "bad.npy", d)
-    with pytest.raises(ConfigError, match=r"bad\.npy.*NaN.*'Cz'"):
+    with pytest.raises(DataError, match=r"bad\.npy.*NaN.*'Cz'"):
         load_sensor_timeseries(tmp_path / "bad.npy", 100.0, channels=["Fz", "Cz", "Pz"])
     d[1, 7] = 0.0
     np.save(tmp_path / "bad.npy", d)
-    with pytest.raises(ConfigError, match=r"bad\.npy.*constant.*'Pz'"):
+    with pytest.raises(DataError, match=r"bad\.npy.*constant.*'Pz'"):
         load_sensor_timeseries(tmp_path / "bad.npy", 100.0, channels=["Fz", "Cz", "Pz"])
     # 400 samples at 100 Hz resolve 0.5 Hz (two cycles) but not 0.4 Hz
     load_sensor_timeseries(tmp_path / "ok.npy", 100.0, min_frequency=0.5)
-    with pytest.raises(ConfigError, match=r"ok\.npy: 400 samples.*need >= 500"):
+    with pytest.raises(DataError, match=r"ok\.npy: 400 samples.*need >= 500"):
         load_sensor_timeseries(tmp_path / "ok.npy", 100.0, min_frequency=0.4)
     ts = load_sensor_timeseries(tmp_path / "ok.npy", 100.0)
-    with pytest.raises(ConfigError, match="need >= 800"):
+    with pytest.raises(DataError, match="need >= 800"):
         sensor_band_powers(ts, {"slow": (0.25, 2.0)})
-    with pytest.raises(ConfigError, match="3 channel names for 2"):
+    with pytest.raises(ShapeError, match="3 channel names for 2"):
         SensorTimeSeries(np.zeros((10, 2)), 10.0, ["a", "b", "c"])
 
 
 def test_check_gain_names_both_sides(tmp_path):
     ts = SensorTimeSeries(np.random.default_rng(1).normal(size=(50, 62)), 250.0, list("x" * 62))
     check_gain(np.zeros((62, 84)), ts, vbt.dk84())
-    with pytest.raises(ConfigError, match=r"gain has 64 channels.*array has 62"):
+    with pytest.raises(ShapeError, match=r"gain has 64 channels.*array has 62"):
         check_gain(np.zeros((64, 84)), ts)
-    with pytest.raises(ConfigError, match=r"gain has 76 regions.*'dk84_hcp' has 84"):
+    with pytest.raises(ShapeError, match=r"gain has 76 regions.*'dk84_hcp' has 84"):
         check_gain(np.zeros((62, 76)), ts, vbt.dk84())
 
 
@@ -208,11 +208,11 @@ def test_load_band_powers_plain_and_errors(tmp_path):
     bp = load_band_powers(tmp_path / "bp.npy", None, {"alpha": (8, 13), "beta": (13, 30)})
     assert isinstance(bp, BandPowers) and bp.bands == ((8.0, 13.0), (13.0, 30.0))
     np.testing.assert_array_equal(bp.values, vals)
-    with pytest.raises(ConfigError, match=r"bp\.npy: 5 rows but 84 labels"):
+    with pytest.raises(ShapeError, match=r"bp\.npy: 5 rows but 84 labels"):
         load_band_powers(tmp_path / "bp.npy", vbt.dk84())
-    with pytest.raises(ConfigError, match=r"bp\.npy: 2 columns but 3 bands"):
+    with pytest.raises(ShapeError, match=r"bp\.npy: 2 columns but 3 bands"):
         load_band_powers(tmp_path / "bp.npy", None, ["a", "b", "c"])
     vals[2, 1] = -1.0
     np.save(tmp_path / "neg.npy", vals)
-    with pytest.raises(ConfigError, match=r"neg\.npy.*row 2, band 'band_1' = -1"):
+    with pytest.raises(DataError, match=r"neg\.npy.*row 2, band 'band_1' = -1"):
         load_band_powers(tmp_path / "neg.npy")

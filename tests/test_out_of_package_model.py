@@ -240,7 +240,7 @@ def test_stimulation_drives_the_declared_input(x64):
 
 
 def test_stimulation_of_a_model_declaring_no_input_names_it():
-    with pytest.raises(vbt.ConfigError, match=r"MeanFieldLeak declares no stimulus_parameter"):
+    with pytest.raises(vbt.ArgumentError, match=r"MeanFieldLeak declares no stimulus_parameter"):
         Stimulation([0], 0.1, 0.0, 1.0).parameter_for(MeanFieldLeak())
     assert Stimulation([0], 0.1, 0.0, 1.0, parameter="k").parameter_for(MeanFieldLeak()) == "k"
 
@@ -263,10 +263,10 @@ def test_drug_presets_act_through_the_declared_mechanism(x64):
             np.testing.assert_array_equal(np.asarray(out.I), np.asarray(model.I))
     assert "The input gain scaled." in psychedelic_5ht2a(DrivenOscillator).describe()
     with pytest.raises(
-        vbt.ConfigError, match=r"DrivenOscillator declares no 'feedback_inhibition' mechanism"
+        vbt.ArgumentError, match=r"DrivenOscillator declares no 'feedback_inhibition' mechanism"
     ):
         ketamine_nmda(DrivenOscillator)
-    with pytest.raises(vbt.ConfigError, match=r"MeanFieldLeak declares no 'excitatory_gain'"):
+    with pytest.raises(vbt.ArgumentError, match=r"MeanFieldLeak declares no 'excitatory_gain'"):
         psychedelic_5ht2a(MeanFieldLeak())
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import equinox as eqx
 import numpy as np
 
-from ._errors import ConfigError
+from ._errors import ArgumentError, DataError, LabelError, ShapeError
 
 _MIN_POINTS = 10
 _TR_ATOL = 1e-3  # seconds
@@ -35,7 +35,7 @@ class RegionTimeSeries(eqx.Module):
         source: where the data came from (file path or description; static).
 
     Raises (at construction):
-        ConfigError: data not 2-D, tr not a positive finite number, wrong number of labels.
+        DataError: data not 2-D, tr not a positive finite number, wrong number of labels.
     """
 
     data: Any
@@ -47,21 +47,21 @@ class RegionTimeSeries(eqx.Module):
         self.data = np.asarray(data, dtype=np.float64)
         self.tr = float(tr)
         if isinstance(labels, str):
-            raise ConfigError(f"{source}: labels must be a sequence of names, got one str")
+            raise ArgumentError(f"{source}: labels must be a sequence of names, got one str")
         self.labels = tuple(str(s) for s in labels)
         self.source = str(source)
 
     def __check_init__(self):
         if self.data.ndim != 2:
-            raise ConfigError(
+            raise ShapeError(
                 f"{self.source}: data must be (T, N) (time by region), got shape {self.data.shape}"
             )
         if not (np.isfinite(self.tr) and self.tr > 0):
-            raise ConfigError(
+            raise ArgumentError(
                 f"{self.source}: tr must be a positive number of seconds, got {self.tr}"
             )
         if len(self.labels) != self.data.shape[1]:
-            raise ConfigError(
+            raise ShapeError(
                 f"{self.source}: got {len(self.labels)} labels for {self.data.shape[1]} regions "
                 f"(data shape {self.data.shape})"
             )
@@ -84,20 +84,20 @@ def _check_series(data: np.ndarray, labels: Sequence[str], source: str) -> None:
     """Reject too-short, non-finite or constant regional series (data is (T, N))."""
     t = data.shape[0]
     if t < _MIN_POINTS:
-        raise ConfigError(
+        raise ShapeError(
             f"{source}: too few time points: need at least {_MIN_POINTS}, got {t} "
             f"(data shape {data.shape})"
         )
     bad = ~np.all(np.isfinite(data), axis=0)
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
-        raise ConfigError(
+        raise DataError(
             f"{source}: region {labels[j]!r} (column {j}) has NaN/inf values in its time series"
         )
     const = np.ptp(data, axis=0) == 0
     if const.any():
         j = int(np.flatnonzero(const)[0])
-        raise ConfigError(
+        raise DataError(
             f"{source}: region {labels[j]!r} (column {j}) has a constant time series "
             f"(value {data[0, j]!r})"
         )
@@ -107,10 +107,10 @@ def _check_band(band: Any, tr: float, source: str) -> tuple[float, float]:
     try:
         low, high = (float(b) for b in band)
     except (TypeError, ValueError):
-        raise ConfigError(f"{source}: band must be (low_hz, high_hz), got {band!r}") from None
+        raise ArgumentError(f"{source}: band must be (low_hz, high_hz), got {band!r}") from None
     nyquist = 0.5 / tr
     if not (0 < low < high < nyquist):
-        raise ConfigError(
+        raise ArgumentError(
             f"{source}: band must satisfy 0 < low < high < Nyquist = 0.5 / tr = {nyquist:g} Hz "
             f"(tr {tr:g} s), got band=({low:g}, {high:g}) Hz"
         )
@@ -139,7 +139,7 @@ def _preprocess(
         b, a = ss.butter(int(band_order), (low, high), btype="bandpass", fs=1.0 / tr)
         padlen = 3 * max(len(a), len(b))
         if out.shape[0] <= padlen:
-            raise ConfigError(
+            raise ShapeError(
                 f"{source}: band-pass of order {band_order} needs more than {padlen} time "
                 f"points, got {out.shape[0]}"
             )
@@ -148,7 +148,7 @@ def _preprocess(
         sd = out.std(axis=0)
         if np.any(sd == 0):
             j = int(np.flatnonzero(sd == 0)[0])
-            raise ConfigError(
+            raise DataError(
                 f"{source}: region {labels[j]!r} is constant after preprocessing; cannot z-score"
             )
         out = (out - out.mean(axis=0)) / sd
@@ -168,25 +168,25 @@ def _atlas_selection(
     if isinstance(labels, Mapping):
         items = list(labels.items())
     elif isinstance(labels, str):
-        raise ConfigError(f"{atlas_path}: labels must be atlas integer values, got one str")
+        raise LabelError(f"{atlas_path}: labels must be atlas integer values, got one str")
     else:
         items = [(v, None) for v in labels]
     values, names = [], []
     for v, name in items:
         if isinstance(v, bool) or not float(v).is_integer():
-            raise ConfigError(f"{atlas_path}: labels must be integer atlas values, got {v!r}")
+            raise LabelError(f"{atlas_path}: labels must be integer atlas values, got {v!r}")
         values.append(int(v))
         names.append(str(int(v)) if name is None else str(name))
     missing = sorted(set(values) - {int(p) for p in present})
     if missing:
         shown = ", ".join(str(m) for m in missing[:10])
-        raise ConfigError(
+        raise LabelError(
             f"{atlas_path}: labels {shown}{' ...' if len(missing) > 10 else ''} requested but "
             f"absent from the atlas ({len(missing)} missing; atlas has {len(present)} values, "
             f"{int(present.min())}..{int(present.max())})"
         )
     if len(set(values)) != len(values):
-        raise ConfigError(f"{atlas_path}: labels contain duplicate atlas values: {values}")
+        raise LabelError(f"{atlas_path}: labels contain duplicate atlas values: {values}")
     return values, names
 
 
@@ -199,15 +199,15 @@ def _header_tr(img: Any, bold_path: str, tr: float | None) -> float:
     if tr is not None:
         tr = float(tr)
         if not (np.isfinite(tr) and tr > 0):
-            raise ConfigError(f"{bold_path}: tr must be a positive number of seconds, got {tr}")
+            raise ArgumentError(f"{bold_path}: tr must be a positive number of seconds, got {tr}")
         if has_header and abs(tr - header_tr) > _TR_ATOL:
-            raise ConfigError(
+            raise DataError(
                 f"{bold_path}: tr={tr:g} s given but the header TR (pixdim[4]) is "
                 f"{header_tr:g} s (units {t_unit!r}); they differ by more than {_TR_ATOL:g} s"
             )
         return tr
     if not has_header:
-        raise ConfigError(
+        raise DataError(
             f"{bold_path}: TR missing: header pixdim[4] is {float(zooms[3])!r} (units "
             f"{t_unit!r}); pass tr= in seconds"
         )
@@ -252,7 +252,7 @@ def load_nifti_regions(
         A :class:`RegionTimeSeries` with data (T, N) float64, ``source`` the BOLD path.
 
     Raises:
-        ConfigError: BOLD not 4-D or atlas not 3-D, spatial shape or affine mismatch, non-integer
+        DataError: BOLD not 4-D or atlas not 3-D, spatial shape or affine mismatch, non-integer
             atlas, TR missing or inconsistent, requested labels absent, a region below
             ``min_voxels``, fewer than 10 volumes, a NaN or constant region series, a band
             outside (0, Nyquist).
@@ -263,27 +263,27 @@ def load_nifti_regions(
     bold = nib.load(bold_path)
     atlas = nib.load(atlas_path)
     if len(bold.shape) != 4:
-        raise ConfigError(
+        raise ShapeError(
             f"{bold_path}: BOLD image must be 4-D (X, Y, Z, T), got shape {bold.shape}"
         )
     if len(atlas.shape) != 3:
-        raise ConfigError(
+        raise ShapeError(
             f"{atlas_path}: atlas image must be 3-D (X, Y, Z), got shape {atlas.shape}"
         )
     if tuple(bold.shape[:3]) != tuple(atlas.shape):
-        raise ConfigError(
+        raise ShapeError(
             f"{atlas_path}: atlas spatial shape {atlas.shape} does not match BOLD {bold_path} "
             f"spatial shape {bold.shape[:3]}"
         )
     if not np.allclose(atlas.affine, bold.affine, atol=_AFFINE_ATOL):
-        raise ConfigError(
+        raise DataError(
             f"{atlas_path}: atlas affine does not match BOLD {bold_path} affine (atol "
             f"{_AFFINE_ATOL:g}):\natlas:\n{np.array2string(atlas.affine, precision=4)}\n"
             f"BOLD:\n{np.array2string(bold.affine, precision=4)}"
         )
     t_len = int(bold.shape[3])
     if t_len < _MIN_POINTS:
-        raise ConfigError(
+        raise ShapeError(
             f"{bold_path}: too few volumes: need at least {_MIN_POINTS}, got {t_len} "
             f"(shape {bold.shape})"
         )
@@ -291,18 +291,18 @@ def load_nifti_regions(
 
     lab = np.asarray(atlas.dataobj)
     if not np.all(np.isfinite(lab)) or not np.all(np.mod(lab, 1) == 0):
-        raise ConfigError(f"{atlas_path}: atlas values must be integers (dtype {lab.dtype})")
+        raise DataError(f"{atlas_path}: atlas values must be integers (dtype {lab.dtype})")
     lab = lab.astype(np.int64).reshape(-1, order="F")
     present = np.unique(lab)
     values, names = _atlas_selection(labels, present, atlas_path)
     if not values:
-        raise ConfigError(f"{atlas_path}: atlas has no non-zero labels")
+        raise DataError(f"{atlas_path}: atlas has no non-zero labels")
 
     counts = np.array([np.count_nonzero(lab == v) for v in values])
     small = np.flatnonzero(counts < int(min_voxels))
     if small.size:
         j = int(small[0])
-        raise ConfigError(
+        raise DataError(
             f"{atlas_path}: region {names[j]!r} (atlas value {values[j]}) has {counts[j]} "
             f"voxel(s), fewer than min_voxels={int(min_voxels)}"
         )
@@ -341,12 +341,12 @@ def _read_table(path: str) -> tuple[np.ndarray, list[str] | None]:
     if ext == ".npy":
         return np.load(path, allow_pickle=False), None
     if ext not in (".csv", ".tsv"):
-        raise ConfigError(f"{path}: unsupported extension {ext!r}; expected .npy, .csv or .tsv")
+        raise DataError(f"{path}: unsupported extension {ext!r}; expected .npy, .csv or .tsv")
     delim = "," if ext == ".csv" else "\t"
     with open(path, encoding="utf-8") as f:
         rows = [ln.rstrip("\r\n") for ln in f if ln.strip()]
     if not rows:
-        raise ConfigError(f"{path}: file is empty")
+        raise DataError(f"{path}: file is empty")
     header = None
     first = [c.strip() for c in rows[0].split(delim)]
     try:
@@ -356,9 +356,9 @@ def _read_table(path: str) -> tuple[np.ndarray, list[str] | None]:
     try:
         data = np.array([[float(c) for c in r.split(delim)] for r in rows], dtype=np.float64)
     except ValueError as e:
-        raise ConfigError(f"{path}: cannot parse the table as numbers ({e})") from None
+        raise DataError(f"{path}: cannot parse the table as numbers ({e})") from None
     if data.ndim != 2:
-        raise ConfigError(f"{path}: rows have different numbers of {delim!r}-separated fields")
+        raise DataError(f"{path}: rows have different numbers of {delim!r}-separated fields")
     return data, header
 
 
@@ -389,32 +389,32 @@ def load_region_timeseries(
         A :class:`RegionTimeSeries` with data (T, N) float64, ``source`` the path.
 
     Raises:
-        ConfigError: unreadable or non-2-D table, bad time_axis or tr, wrong number of labels,
+        DataError: unreadable or non-2-D table, bad time_axis or tr, wrong number of labels,
             fewer than 10 time points, a NaN or constant region series, a band outside
             (0, Nyquist).
     """
     path = os.fspath(path)
     if time_axis not in (0, 1):
-        raise ConfigError(f"{path}: time_axis must be 0 or 1, got {time_axis!r}")
+        raise ArgumentError(f"{path}: time_axis must be 0 or 1, got {time_axis!r}")
     tr = float(tr)
     if not (np.isfinite(tr) and tr > 0):
-        raise ConfigError(f"{path}: tr must be a positive number of seconds, got {tr}")
+        raise ArgumentError(f"{path}: tr must be a positive number of seconds, got {tr}")
     data, header = _read_table(path)
     data = np.asarray(data, dtype=np.float64)
     if data.ndim != 2:
-        raise ConfigError(f"{path}: expected a 2-D region-by-time array, got shape {data.shape}")
+        raise ShapeError(f"{path}: expected a 2-D region-by-time array, got shape {data.shape}")
     if header is not None and time_axis != 0:
-        raise ConfigError(f"{path}: a header row of names needs time_axis=0 (columns = regions)")
+        raise DataError(f"{path}: a header row of names needs time_axis=0 (columns = regions)")
     if time_axis == 1:
         data = data.T
     n = data.shape[1]
     if labels is None:
         labels = header if header is not None else [f"region_{i}" for i in range(n)]
     if isinstance(labels, str):
-        raise ConfigError(f"{path}: labels must be a sequence of names, got one str")
+        raise ArgumentError(f"{path}: labels must be a sequence of names, got one str")
     labels = [str(s) for s in labels]
     if len(labels) != n:
-        raise ConfigError(
+        raise ShapeError(
             f"{path}: got {len(labels)} labels for {n} regions (data shape {data.shape} after "
             f"time_axis={time_axis}, time by region)"
         )
@@ -445,14 +445,14 @@ def check_against_connectome(ts: RegionTimeSeries, connectome: Any) -> None:
         connectome: a :class:`vbt_jax.Connectome` (anything with ``labels`` and ``weights``).
 
     Raises:
-        ConfigError: region counts differ, or labels differ (names the first mismatch on both
+        DataError: region counts differ, or labels differ (names the first mismatch on both
             sides and the labels present on only one side).
     """
     c_labels = tuple(str(s) for s in connectome.labels)
     n_c = int(np.shape(connectome.weights)[-1])
     cname = getattr(connectome, "name", "connectome")
     if ts.n_regions != n_c:
-        raise ConfigError(
+        raise ShapeError(
             f"{ts.source}: {ts.n_regions} regions in the time series but connectome "
             f"'{cname}' has {n_c}"
         )
@@ -463,7 +463,7 @@ def check_against_connectome(ts: RegionTimeSeries, connectome: Any) -> None:
         i = diff[0]
         only_ts = [s for s in ts.labels if s not in set(c_labels)][:5]
         only_c = [s for s in c_labels if s not in set(ts.labels)][:5]
-        raise ConfigError(
+        raise LabelError(
             f"{ts.source}: labels differ from connectome '{cname}' at {len(diff)} position(s); "
             f"first at index {i}: time series {ts.labels[i]!r} vs connectome {c_labels[i]!r}. "
             f"Only in the time series: {only_ts}; only in the connectome: {only_c}"

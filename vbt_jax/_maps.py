@@ -25,7 +25,7 @@ from typing import Any
 import equinox as eqx
 import numpy as np
 
-from ._errors import ConfigError
+from ._errors import ArgumentError, DataError, LabelError, ShapeError
 from ._observations import BandPowers
 
 _DATA = ("data", "receptors_lausanne")
@@ -140,10 +140,10 @@ def _labels_of(labels: Any) -> tuple[str, ...]:
     elif hasattr(labels, "labels"):
         labels = labels.labels
     if isinstance(labels, str):
-        raise ConfigError("labels must be a sequence of region names or a connectome, got a str")
+        raise ArgumentError("labels must be a sequence of region names or a connectome, got a str")
     out = tuple(str(s) for s in labels)
     if not out:
-        raise ConfigError("labels is empty")
+        raise ArgumentError("labels is empty")
     return out
 
 
@@ -151,7 +151,7 @@ def _target_index(labels: tuple[str, ...], strict: bool) -> list[tuple[str, str]
     keys = [dk_key(s) for s in labels]
     bad = [s for s, k in zip(labels, keys) if k is None]
     if bad and (strict or len(bad) == len(labels)):
-        raise ConfigError(
+        raise LabelError(
             f"{len(bad)} of {len(labels)} region labels match no Desikan-Killiany region "
             f"(expected e.g. 'L.BSTS', 'lh_bankssts', 'Left-Thalamus-Proper'): {bad[:20]}"
             + ("" if len(bad) < len(labels) else "; nothing matched")
@@ -160,7 +160,7 @@ def _target_index(labels: tuple[str, ...], strict: bool) -> list[tuple[str, str]
     seen: dict[tuple[str, str], str] = {}
     for s, k in zip(labels, keys):
         if k is not None and k in seen:
-            raise ConfigError(f"labels {seen[k]!r} and {s!r} both denote region {k}")
+            raise LabelError(f"labels {seen[k]!r} and {s!r} both denote region {k}")
         if k is not None:
             seen[k] = s
     return keys
@@ -189,13 +189,13 @@ class BrainMap(eqx.Module):
 
     def __check_init__(self):
         if self.values.ndim != 1 or self.values.shape[0] != len(self.labels):
-            raise ConfigError(
+            raise ShapeError(
                 f"BrainMap {self.name!r}: values must be (N,) with N = {len(self.labels)} labels, "
                 f"got shape {self.values.shape}"
             )
         if np.isinf(self.values).any():
             i = int(np.flatnonzero(np.isinf(self.values))[0])
-            raise ConfigError(f"BrainMap {self.name!r}: value at {self.labels[i]!r} is infinite")
+            raise DataError(f"BrainMap {self.name!r}: value at {self.labels[i]!r} is infinite")
 
     @property
     def missing(self) -> np.ndarray:
@@ -206,11 +206,11 @@ class BrainMap(eqx.Module):
         """Standardise over the non-missing regions (mean 0, SD 1 with ddof=0); NaN stays NaN.
 
         Raises:
-            ConfigError: fewer than two values, or all values equal.
+            DataError: fewer than two values, or all values equal.
         """
         v = self.values[~self.missing]
         if v.size < 2 or np.std(v) == 0:
-            raise ConfigError(
+            raise DataError(
                 f"BrainMap {self.name!r}: cannot z-score {v.size} value(s) with SD {np.std(v):g}"
             )
         out = (self.values - v.mean()) / v.std()
@@ -220,9 +220,11 @@ class BrainMap(eqx.Module):
         """Replace NaN by ``value`` (a number, or ``"mean"`` for the mean of the others)."""
         if isinstance(value, str):
             if value != "mean":
-                raise ConfigError(f"fill_missing: value must be a number or 'mean', got {value!r}")
+                raise ArgumentError(
+                    f"fill_missing: value must be a number or 'mean', got {value!r}"
+                )
             if self.missing.all():
-                raise ConfigError(f"BrainMap {self.name!r}: every value is missing")
+                raise DataError(f"BrainMap {self.name!r}: every value is missing")
             value = float(np.nanmean(self.values))
         out = np.where(self.missing, float(value), self.values)
         return BrainMap(out, self.name, self.labels, self.source)
@@ -307,7 +309,7 @@ def _lookup(name: str, valid: Sequence[str], what: str) -> str:
     by_lower = {v.lower(): v for v in valid}
     key = str(name).lower()
     if key not in by_lower:
-        raise ConfigError(f"unknown {what} {name!r}; valid names: {', '.join(valid)}")
+        raise ArgumentError(f"unknown {what} {name!r}; valid names: {', '.join(valid)}")
     return by_lower[key]
 
 
@@ -327,7 +329,7 @@ def receptor_density(name: str) -> np.ndarray:
         (83,) float64, brainstem last.
 
     Raises:
-        ConfigError: unknown name (lists the valid ones).
+        DataError: unknown name (lists the valid ones).
     """
     name = _lookup(name, list(RECEPTOR_TRACERS), "receptor")
     studies = RECEPTOR_TRACERS[name]
@@ -361,7 +363,7 @@ def receptor_map(name: str, labels: Any = None, *, strict: bool = True) -> Brain
         (several studies); z-score it before use as a heterogeneity map.
 
     Raises:
-        ConfigError: unknown receptor (lists valid names); labels that match no DK region.
+        DataError: unknown receptor (lists valid names); labels that match no DK region.
     """
     labels = _labels_of(labels)
     key = _lookup(name, list(RECEPTOR_TRACERS), "receptor")
@@ -402,7 +404,7 @@ def meg_band_power(labels: Any = None, *, strict: bool = True) -> BandPowers:
         cerebellum, ``band_names`` and ``bands`` (:data:`MEG_BANDS`).
 
     Raises:
-        ConfigError: labels that match no DK region.
+        DataError: labels that match no DK region.
     """
     labels = _labels_of(labels)
     values = _place(_read_rows("MEG", "power_scale033.csv"), _cortex_rows(), labels, strict)
@@ -440,7 +442,7 @@ def enigma_map(disorder: str, labels: Any = None, *, strict: bool = True) -> Bra
         strict: raise on labels that are not DK regions (else leave them NaN).
 
     Raises:
-        ConfigError: unknown disorder (lists valid names); labels that match no DK region.
+        DataError: unknown disorder (lists valid names); labels that match no DK region.
     """
     labels = _labels_of(labels)
     key = _lookup(disorder, ENIGMA_DISORDERS, "ENIGMA disorder")
@@ -470,13 +472,13 @@ def match_labels(
         (len(target),) int array.
 
     Raises:
-        ConfigError: duplicate source labels, or source labels matching no target (names them
+        DataError: duplicate source labels, or source labels matching no target (names them
             and gives the counts).
     """
     source, target = [str(s) for s in source], [str(s) for s in target]
     dup = sorted({s for s in source if source.count(s) > 1})
     if dup:
-        raise ConfigError(f"{what}: duplicate labels {dup[:10]}")
+        raise LabelError(f"{what}: duplicate labels {dup[:10]}")
     if set(source) <= set(target):
         pos = {s: i for i, s in enumerate(source)}
         return np.array([pos.get(t, -1) for t in target])
@@ -485,7 +487,7 @@ def match_labels(
     pos_k = {k: i for i, k in enumerate(skeys) if k is not None}
     unmatched = [s for s, k in zip(source, skeys) if k is None or k not in set(tkeys)]
     if unmatched:
-        raise ConfigError(
+        raise LabelError(
             f"{what}: {len(unmatched)} of {len(source)} labels match none of the "
             f"{len(target)} connectome regions (exactly or as Desikan-Killiany names): "
             f"{unmatched[:20]}"
@@ -498,11 +500,11 @@ def _read_label_table(path: str, label_column: str, value_column: str):
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f, delimiter=delim))
     if not rows:
-        raise ConfigError(f"{path}: no data rows (expected a header and one row per region)")
+        raise DataError(f"{path}: no data rows (expected a header and one row per region)")
     cols = list(rows[0])
     for col in (label_column, value_column):
         if col not in cols:
-            raise ConfigError(f"{path}: no column {col!r}; columns are {cols}")
+            raise DataError(f"{path}: no column {col!r}; columns are {cols}")
     names, vals = [], []
     for k, r in enumerate(rows):
         names.append(str(r[label_column]).strip())
@@ -510,7 +512,7 @@ def _read_label_table(path: str, label_column: str, value_column: str):
         try:
             vals.append(float("nan") if raw.lower() in ("", "n/a", "na", "nan") else float(raw))
         except ValueError:
-            raise ConfigError(
+            raise DataError(
                 f"{path}: row {k + 2} ({names[-1]!r}): {value_column!r} = {raw!r} is not a number"
             ) from None
     return names, np.asarray(vals, dtype=np.float64)
@@ -541,19 +543,19 @@ def load_map(
         A :class:`BrainMap` with ``source`` the path.
 
     Raises:
-        ConfigError: unreadable file, missing columns, non-numeric or infinite values, file labels
+        DataError: unreadable file, missing columns, non-numeric or infinite values, file labels
             matching no connectome region (names them, with counts), or a .npy of wrong shape.
     """
     path = os.fspath(path)
     labels = _labels_of(labels)
     name = name or os.path.splitext(os.path.basename(path))[0]
     if not os.path.isfile(path):
-        raise ConfigError(f"{path}: file not found")
+        raise DataError(f"{path}: file not found")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
         arr = np.load(path, allow_pickle=False)
         if arr.ndim != 1 or arr.shape[0] != len(labels):
-            raise ConfigError(
+            raise ShapeError(
                 f"{path}: a .npy map must be (N,) in connectome order with N = {len(labels)}, "
                 f"got shape {arr.shape}"
             )
@@ -563,10 +565,10 @@ def load_map(
         idx = match_labels(names, labels, what=path)
         values = np.where(idx >= 0, vals[np.maximum(idx, 0)], np.nan)
     else:
-        raise ConfigError(f"{path}: unsupported extension {ext!r}; expected .csv, .tsv or .npy")
+        raise DataError(f"{path}: unsupported extension {ext!r}; expected .csv, .tsv or .npy")
     if np.isinf(values).any():
         i = int(np.flatnonzero(np.isinf(values))[0])
-        raise ConfigError(f"{path}: value for {labels[i]!r} is infinite")
+        raise DataError(f"{path}: value for {labels[i]!r} is infinite")
     return BrainMap(values, name, labels, path)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import equinox as eqx
 import numpy as np
 
-from ._errors import ConfigError
+from ._errors import ArgumentError, DataError, LabelError, ShapeError
 from ._imaging import _read_table
 
 _RELMAT = "_relmat.dense.tsv"
@@ -27,7 +27,7 @@ def _label_tuple(labels: Any) -> tuple[str, ...] | None:
     if hasattr(labels, "labels"):
         labels = labels.labels
     if isinstance(labels, str):
-        raise ConfigError("labels must be a sequence of region names or a connectome, got a str")
+        raise ArgumentError("labels must be a sequence of region names or a connectome, got a str")
     return tuple(str(s) for s in labels)
 
 
@@ -70,11 +70,11 @@ class ObservedFC(eqx.Module):
     def __check_init__(self):
         _check_fc(self.fc, self.source)
         if len(self.labels) != self.fc.shape[0]:
-            raise ConfigError(
+            raise ShapeError(
                 f"{self.source}: {len(self.labels)} labels for a {self.fc.shape[0]}-region FC"
             )
         if self.n_timepoints is not None and self.n_timepoints < 4:
-            raise ConfigError(
+            raise ArgumentError(
                 f"{self.source}: n_timepoints must be an int >= 4 (Fisher-z variance "
                 f"1/(T-3)), got {self.n_timepoints}"
             )
@@ -88,33 +88,33 @@ class ObservedFC(eqx.Module):
 
 def _check_fc(fc: np.ndarray, source: str, atol: float = 1e-6) -> None:
     if fc.ndim != 2 or fc.shape[0] != fc.shape[1] or fc.shape[0] < 2:
-        raise ConfigError(f"{source}: FC must be a square (N, N) matrix, N >= 2, got {fc.shape}")
+        raise ShapeError(f"{source}: FC must be a square (N, N) matrix, N >= 2, got {fc.shape}")
     off = ~np.eye(fc.shape[0], dtype=bool)
     bad = np.argwhere(~np.isfinite(fc) & off)
     if bad.size:
         i, j = bad[0]
-        raise ConfigError(
+        raise DataError(
             f"{source}: {len(bad)} off-diagonal entries are NaN/inf; first at [{i}, {j}] = "
             f"{fc[i, j]}"
         )
     asym = np.abs(fc - fc.T)
     if asym.max() > atol:
         i, j = np.unravel_index(np.argmax(asym), asym.shape)
-        raise ConfigError(
+        raise DataError(
             f"{source}: FC is not symmetric (tolerance {atol:g}): [{i}, {j}] = {fc[i, j]:.6g} "
             f"but [{j}, {i}] = {fc[j, i]:.6g}"
         )
     out = np.abs(fc) > 1.0 + atol
     if out.any():
         i, j = np.argwhere(out)[0]
-        raise ConfigError(
+        raise DataError(
             f"{source}: correlations must lie in [-1, 1]; {int(out.sum())} entries do not, "
             f"first [{i}, {j}] = {fc[i, j]:.6g}"
         )
     d = np.diag(fc)
     if not np.allclose(d, 1.0, atol=atol, rtol=0):
         i = int(np.flatnonzero(np.abs(d - 1.0) > atol)[0])
-        raise ConfigError(f"{source}: FC diagonal must be 1, got [{i}, {i}] = {d[i]:.6g}")
+        raise DataError(f"{source}: FC diagonal must be 1, got [{i}, {i}] = {d[i]:.6g}")
 
 
 def _relmat_labels(path: Path, n: int) -> tuple[tuple[str, ...] | None, bool | None]:
@@ -125,7 +125,7 @@ def _relmat_labels(path: Path, n: int) -> tuple[tuple[str, ...] | None, bool | N
     try:
         meta = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{sidecar}: unreadable JSON sidecar ({e})") from e
+        raise DataError(f"{sidecar}: unreadable JSON sidecar ({e})") from e
     valid_diag = meta.get("ValidDiagonal")
     node_file = None
     axes = meta.get("Axes") or meta.get("axes")
@@ -137,7 +137,7 @@ def _relmat_labels(path: Path, n: int) -> tuple[tuple[str, ...] | None, bool | N
 
     npath = path.parent / node_file
     if not npath.is_file():
-        raise ConfigError(f"{sidecar}: NodeFile {node_file!r} not found beside it")
+        raise DataError(f"{sidecar}: NodeFile {node_file!r} not found beside it")
     return _parse_nodeindices(npath.read_text(encoding="utf-8"), n, str(npath)), valid_diag
 
 
@@ -166,14 +166,14 @@ def load_fc_matrix(
         An :class:`ObservedFC` with ``source`` the path.
 
     Raises:
-        ConfigError: missing or unreadable file; not square; NaN/inf off the diagonal; asymmetric;
+        DataError: missing or unreadable file; not square; NaN/inf off the diagonal; asymmetric;
             values outside [-1, 1]; diagonal not 1; label count or names mismatching; the message
             names the file and the first offending index and value.
     """
     p = Path(path)
     src = str(p)
     if not p.is_file():
-        raise ConfigError(f"{src}: file not found")
+        raise DataError(f"{src}: file not found")
     file_labels, valid_diag = None, None
     if p.name.endswith(_RELMAT):
         fc, _ = _read_table(src)
@@ -184,15 +184,15 @@ def load_fc_matrix(
         try:
             fc = np.asarray(np.load(p, allow_pickle=False), dtype=np.float64)
         except (OSError, ValueError, TypeError) as e:
-            raise ConfigError(f"{src}: not a readable numeric .npy array ({e})") from e
+            raise DataError(f"{src}: not a readable numeric .npy array ({e})") from e
     elif p.suffix.lower() in (".csv", ".tsv"):
         fc, header = _read_table(src)
         fc = np.asarray(fc, dtype=np.float64)
         file_labels = None if header is None else tuple(header)
     else:
-        raise ConfigError(f"{src}: unsupported extension {p.suffix!r}; expected .npy/.csv/.tsv")
+        raise DataError(f"{src}: unsupported extension {p.suffix!r}; expected .npy/.csv/.tsv")
     if fc.ndim != 2 or fc.shape[0] != fc.shape[1]:
-        raise ConfigError(f"{src}: FC must be a square (N, N) matrix, got shape {fc.shape}")
+        raise ShapeError(f"{src}: FC must be a square (N, N) matrix, got shape {fc.shape}")
     fc = fc.copy()
     d = np.diag(fc)
     if valid_diag is False or np.isnan(d).all() or (d == 0).all():
@@ -204,20 +204,20 @@ def load_fc_matrix(
     want = _label_tuple(labels)
     if want is not None:
         if len(want) != n:
-            raise ConfigError(f"{src}: {n} regions in the FC but {len(want)} labels given")
+            raise ShapeError(f"{src}: {n} regions in the FC but {len(want)} labels given")
         if file_labels is not None and tuple(file_labels) != want:
             i = next(k for k, (a, b) in enumerate(zip(file_labels, want)) if a != b)
-            raise ConfigError(
+            raise LabelError(
                 f"{src}: region labels differ from those given at index {i}: file "
                 f"{file_labels[i]!r} vs {want[i]!r}"
             )
         file_labels = want
     if file_labels is not None and len(file_labels) != n:
-        raise ConfigError(f"{src}: {len(file_labels)} header labels for {n} regions")
+        raise ShapeError(f"{src}: {len(file_labels)} header labels for {n} regions")
     if n_timepoints is not None and (
         isinstance(n_timepoints, bool) or int(n_timepoints) != n_timepoints
     ):
-        raise ConfigError(f"{src}: n_timepoints must be an int, got {n_timepoints!r}")
+        raise ArgumentError(f"{src}: n_timepoints must be an int, got {n_timepoints!r}")
     return ObservedFC(fc, file_labels, n_timepoints, src)
 
 
@@ -261,7 +261,7 @@ class BandPowers(eqx.Module):
     def __check_init__(self):
         shape = (len(self.labels), len(self.band_names))
         if self.values.shape != shape:
-            raise ConfigError(
+            raise ShapeError(
                 f"{self.source}: band powers must be (N, B) = {shape} (labels x bands), got "
                 f"{self.values.shape}"
             )
@@ -301,14 +301,14 @@ def load_band_powers(
         A :class:`BandPowers`.
 
     Raises:
-        ConfigError: unreadable file, missing columns, non-finite or negative values, row/label
+        DataError: unreadable file, missing columns, non-finite or negative values, row/label
             count mismatch, file labels matching no region; the message names the file.
     """
     from ._maps import match_labels
 
     src = os.fspath(path)
     if not os.path.isfile(src):
-        raise ConfigError(f"{src}: file not found")
+        raise DataError(f"{src}: file not found")
     want = _label_tuple(labels)
     row_labels = None
     ext = os.path.splitext(src)[1].lower()
@@ -321,34 +321,34 @@ def load_band_powers(
             rows = list(csv.DictReader(f, delimiter="\t" if ext == ".tsv" else ","))
         if not rows or label_column not in rows[0]:
             cols = list(rows[0]) if rows else []
-            raise ConfigError(f"{src}: no column {label_column!r}; columns are {cols}")
+            raise DataError(f"{src}: no column {label_column!r}; columns are {cols}")
         header = [c for c in rows[0] if c != label_column]
         row_labels = [r[label_column].strip() for r in rows]
         try:
             data = np.array([[float(r[c]) for c in header] for r in rows], dtype=np.float64)
         except (TypeError, ValueError) as e:
-            raise ConfigError(f"{src}: non-numeric band power ({e})") from None
+            raise DataError(f"{src}: non-numeric band power ({e})") from None
     else:
         data, header = _read_table(src)
         data = np.asarray(data, dtype=np.float64)
     if data.ndim != 2:
-        raise ConfigError(f"{src}: expected a (regions, bands) table, got shape {data.shape}")
+        raise ShapeError(f"{src}: expected a (regions, bands) table, got shape {data.shape}")
     names = list(bands) if bands is not None else None
     if header is not None:
         if names is None:
             names = list(header)
         missing = [b for b in names if b not in header]
         if missing:
-            raise ConfigError(f"{src}: band columns {missing} not in the header {header}")
+            raise DataError(f"{src}: band columns {missing} not in the header {header}")
         data = data[:, [header.index(b) for b in names]]
     elif names is None:
         names = [f"band_{k}" for k in range(data.shape[1])]
     elif len(names) != data.shape[1]:
-        raise ConfigError(f"{src}: {data.shape[1]} columns but {len(names)} bands {names}")
+        raise ShapeError(f"{src}: {data.shape[1]} columns but {len(names)} bands {names}")
     bad = np.argwhere(~np.isfinite(data) | (data < 0))
     if bad.size:
         i, k = bad[0]
-        raise ConfigError(
+        raise DataError(
             f"{src}: band powers must be finite and >= 0; row {i}, band {names[k]!r} = {data[i, k]}"
         )
     if row_labels is not None:
@@ -358,7 +358,7 @@ def load_band_powers(
         out_labels = target
     else:
         if want is not None and len(want) != data.shape[0]:
-            raise ConfigError(
+            raise ShapeError(
                 f"{src}: {data.shape[0]} rows but {len(want)} labels (pass label_column= to "
                 f"match rows by name)"
             )
@@ -393,9 +393,9 @@ class SensorTimeSeries(eqx.Module):
 
     def __check_init__(self):
         if self.data.ndim != 2:
-            raise ConfigError(f"{self.source}: data must be (T, M), got {self.data.shape}")
+            raise ShapeError(f"{self.source}: data must be (T, M), got {self.data.shape}")
         if len(self.channels) != self.data.shape[1]:
-            raise ConfigError(
+            raise ShapeError(
                 f"{self.source}: {len(self.channels)} channel names for {self.data.shape[1]} "
                 f"channels"
             )
@@ -411,13 +411,13 @@ class SensorTimeSeries(eqx.Module):
 
 def _check_sfreq(sfreq: Any, source: str) -> float:
     if sfreq is None:
-        raise ConfigError(f"{source}: sfreq (sampling rate in Hz) is required")
+        raise ArgumentError(f"{source}: sfreq (sampling rate in Hz) is required")
     try:
         f = float(sfreq)
     except (TypeError, ValueError):
-        raise ConfigError(f"{source}: sfreq must be a number of Hz, got {sfreq!r}") from None
+        raise ArgumentError(f"{source}: sfreq must be a number of Hz, got {sfreq!r}") from None
     if not (np.isfinite(f) and f > 0):
-        raise ConfigError(f"{source}: sfreq must be a positive number of Hz, got {sfreq!r}")
+        raise ArgumentError(f"{source}: sfreq must be a positive number of Hz, got {sfreq!r}")
     return f
 
 
@@ -449,41 +449,41 @@ def load_sensor_timeseries(
         A :class:`SensorTimeSeries` (data stored time by channel).
 
     Raises:
-        ConfigError: missing/non-positive sfreq, unreadable or non-2-D data, wrong number of
+        DataError: missing/non-positive sfreq, unreadable or non-2-D data, wrong number of
             channel names, NaN/inf or constant channels (named), too few samples.
     """
     src = os.fspath(path)
     sfreq = _check_sfreq(sfreq, src)
     if time_axis not in (0, 1):
-        raise ConfigError(f"{src}: time_axis must be 0 or 1, got {time_axis!r}")
+        raise ArgumentError(f"{src}: time_axis must be 0 or 1, got {time_axis!r}")
     if not os.path.isfile(src):
-        raise ConfigError(f"{src}: file not found")
+        raise DataError(f"{src}: file not found")
     data, header = _read_table(src)
     data = np.asarray(data, dtype=np.float64)
     if data.ndim != 2:
-        raise ConfigError(f"{src}: expected a 2-D sensor-by-time array, got shape {data.shape}")
+        raise ShapeError(f"{src}: expected a 2-D sensor-by-time array, got shape {data.shape}")
     if header is not None and time_axis != 0:
-        raise ConfigError(f"{src}: a header row of channel names needs time_axis=0")
+        raise DataError(f"{src}: a header row of channel names needs time_axis=0")
     if time_axis == 1:
         data = data.T
     n_t, m = data.shape
     names = channels if channels is not None else header
     names = [f"ch_{i}" for i in range(m)] if names is None else [str(s) for s in names]
     if len(names) != m:
-        raise ConfigError(
+        raise ShapeError(
             f"{src}: {len(names)} channel names for {m} channels (data {data.shape} time by "
             f"channel after time_axis={time_axis})"
         )
     nonfinite = [names[i] for i in range(m) if not np.isfinite(data[:, i]).all()]
     if nonfinite:
-        raise ConfigError(f"{src}: channels with NaN/inf samples: {nonfinite[:20]}")
+        raise DataError(f"{src}: channels with NaN/inf samples: {nonfinite[:20]}")
     flat = [names[i] for i in range(m) if np.ptp(data[:, i]) == 0]
     if flat:
-        raise ConfigError(f"{src}: constant (flat) channels: {flat[:20]}")
+        raise DataError(f"{src}: constant (flat) channels: {flat[:20]}")
     if min_frequency is not None:
         need = _min_samples(sfreq, float(min_frequency))
         if n_t < need:
-            raise ConfigError(
+            raise DataError(
                 f"{src}: {n_t} samples ({n_t / sfreq:g} s) are too few to resolve "
                 f"{min_frequency} Hz; need >= {need} (two cycles at sfreq {sfreq:g} Hz)"
             )
@@ -513,19 +513,19 @@ def sensor_band_powers(
         A :class:`BandPowers` over the channels, in data units^2 (absolute) or fractions.
 
     Raises:
-        ConfigError: malformed bands, a band above Nyquist, too few samples for the lowest band
+        DataError: malformed bands, a band above Nyquist, too few samples for the lowest band
             edge (fewer than two cycles).
     """
     from .features import DEFAULT_BANDS, band_powers, welch_psd
 
     bands = dict(DEFAULT_BANDS if bands is None else bands)
     if not bands:
-        raise ConfigError("sensor_band_powers: bands is empty")
+        raise ArgumentError("sensor_band_powers: bands is empty")
     edges = [e for b in bands.values() for e in b if e > 0]
     f_lo = min(edges) if edges else 1.0
     need = _min_samples(ts.sfreq, f_lo)
     if ts.n_times < need:
-        raise ConfigError(
+        raise DataError(
             f"{ts.source}: {ts.n_times} samples are too few for the band edge {f_lo:g} Hz; "
             f"need >= {need} (two cycles at {ts.sfreq:g} Hz)"
         )
@@ -548,20 +548,20 @@ def check_gain(gain: Any, ts: SensorTimeSeries, connectome: Any = None) -> None:
         connectome: optional; its region count must equal N.
 
     Raises:
-        ConfigError: gain not 2-D, channel count or region count mismatch (names both sides).
+        DataError: gain not 2-D, channel count or region count mismatch (names both sides).
     """
     shape = np.shape(gain)
     if len(shape) != 2:
-        raise ConfigError(f"gain must be (M channels, N regions), got shape {shape}")
+        raise ShapeError(f"gain must be (M channels, N regions), got shape {shape}")
     if shape[0] != ts.n_channels:
-        raise ConfigError(
+        raise ShapeError(
             f"gain has {shape[0]} channels (shape {shape}) but {ts.source} has {ts.n_channels}"
         )
     if connectome is not None:
         n = int(np.shape(connectome.weights)[-1])
         if shape[1] != n:
             cname = getattr(connectome, "name", "connectome")
-            raise ConfigError(
+            raise ShapeError(
                 f"gain has {shape[1]} regions (shape {shape}) but connectome '{cname}' has {n}"
             )
 

@@ -10,7 +10,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from .._errors import ConfigError
+from .._errors import ArgumentError
 
 
 class AbstractIntervention(eqx.Module):
@@ -43,7 +43,7 @@ def labels_of(obj: Any) -> tuple[str, ...] | None:
     if hasattr(obj, "labels"):
         obj = obj.labels
     if isinstance(obj, str):
-        raise ConfigError("labels must be a sequence of region names or a connectome, got a str")
+        raise ArgumentError("labels must be a sequence of region names or a connectome, got a str")
     return tuple(str(s) for s in obj)
 
 
@@ -53,29 +53,29 @@ def region_indices(
     """Integer indices of ``regions`` (indices or labels) among ``n`` regions.
 
     Raises:
-        ConfigError: an index outside ``[0, n)``, a label absent from ``labels`` (or labels
+        ArgumentError: an index outside ``[0, n)``, a label absent from ``labels`` (or labels
             needed but not given), or a repeated region.
     """
     out = []
     for r in regions:
         if isinstance(r, str):
             if labels is None:
-                raise ConfigError(f"{what}: region {r!r} is a label but no labels were given")
+                raise ArgumentError(f"{what}: region {r!r} is a label but no labels were given")
             try:
                 out.append(list(labels).index(r))
             except ValueError:
-                raise ConfigError(
+                raise ArgumentError(
                     f"{what}: no region labelled {r!r} among the {len(labels)} labels "
                     f"(e.g. {list(labels[:4])})"
                 ) from None
         else:
             i = int(r)
             if not 0 <= i < n:
-                raise ConfigError(f"{what}: region index {i} outside [0, {n})")
+                raise ArgumentError(f"{what}: region index {i} outside [0, {n})")
             out.append(i)
     idx = np.asarray(out, dtype=np.int64)
     if np.unique(idx).size != idx.size:
-        raise ConfigError(f"{what}: regions repeat: {list(regions)}")
+        raise ArgumentError(f"{what}: regions repeat: {list(regions)}")
     return idx
 
 
@@ -86,7 +86,7 @@ def as_region_tuple(regions: Any, what: str) -> tuple[int | str, ...]:
     try:
         out = tuple(r if isinstance(r, str) else int(r) for r in regions)
     except (TypeError, ValueError):
-        raise ConfigError(f"{what}: expected region indices or labels, got {regions!r}") from None
+        raise ArgumentError(f"{what}: expected region indices or labels, got {regions!r}") from None
     if not out:
-        raise ConfigError(f"{what}: no regions given")
+        raise ArgumentError(f"{what}: no regions given")
     return out

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from .._errors import ConfigError
+from .._errors import ArgumentError, ShapeError
 from ._base import AbstractIntervention, is_tracer, labels_of
 from .occupancy import Occupancy
 
@@ -51,23 +51,23 @@ def normalise_density(values: Any, transform: str | None = "minmax") -> Array:
         (N,) array (JAX), 0 where ``values`` is NaN.
 
     Raises:
-        ConfigError: unknown transform, a map that is not 1-D, all values missing, or (for a
+        ArgumentError: unknown transform, a map that is not 1-D, all values missing, or (for a
             concrete map) a constant map under ``"minmax"`` or a non-positive maximum under
             ``"max"``.
     """
     if transform not in _TRANSFORMS:
-        raise ConfigError(f"map_transform must be one of {_TRANSFORMS}, got {transform!r}")
+        raise ArgumentError(f"map_transform must be one of {_TRANSFORMS}, got {transform!r}")
     if not is_tracer(values):
         v = np.asarray(values, dtype=np.float64)
         if v.ndim != 1:
-            raise ConfigError(f"receptor map must be (N,), got shape {v.shape}")
+            raise ShapeError(f"receptor map must be (N,), got shape {v.shape}")
         ok = v[~np.isnan(v)]
         if ok.size == 0:
-            raise ConfigError("receptor map: every value is missing (NaN)")
+            raise ArgumentError("receptor map: every value is missing (NaN)")
         if transform == "minmax" and ok.max() == ok.min():
-            raise ConfigError(f"receptor map is constant ({ok.max():g}); cannot min-max scale it")
+            raise ArgumentError(f"receptor map is constant ({ok.max():g}); cannot min-max scale it")
         if transform == "max" and not ok.max() > 0:
-            raise ConfigError(f"receptor map maximum is {ok.max():g}; 'max' needs it > 0")
+            raise ArgumentError(f"receptor map maximum is {ok.max():g}; 'max' needs it > 0")
     v = jnp.asarray(values)
     missing = jnp.isnan(v)
     if transform == "minmax":
@@ -136,20 +136,20 @@ class Drug(AbstractIntervention):
             mechanism, reference: free text shown by :meth:`describe`.
 
         Raises:
-            ConfigError: unknown mode or transform, an empty parameter list, an occupancy that
+            ArgumentError: unknown mode or transform, an empty parameter list, an occupancy that
                 is not an :class:`Occupancy`, or a custom map that is not (N,).
         """
         if mode not in _MODES:
-            raise ConfigError(f"Drug {name!r}: mode must be one of {_MODES}, got {mode!r}")
+            raise ArgumentError(f"Drug {name!r}: mode must be one of {_MODES}, got {mode!r}")
         if map_transform not in _TRANSFORMS:
-            raise ConfigError(
+            raise ArgumentError(
                 f"Drug {name!r}: map_transform must be one of {_TRANSFORMS}, got {map_transform!r}"
             )
         params = (parameter,) if isinstance(parameter, str) else tuple(parameter)
         if not params or not all(isinstance(p, str) for p in params):
-            raise ConfigError(f"Drug {name!r}: parameter must be a field name or a tuple of them")
+            raise ArgumentError(f"Drug {name!r}: parameter must be a field name or a tuple of them")
         if not isinstance(occupancy, Occupancy):
-            raise ConfigError(
+            raise ArgumentError(
                 f"Drug {name!r}: occupancy must be an Occupancy, got {type(occupancy).__name__}"
             )
         if isinstance(receptor, str):
@@ -157,7 +157,7 @@ class Drug(AbstractIntervention):
         else:
             vals = receptor if is_tracer(receptor) else np.asarray(receptor, dtype=np.float64)
             if vals.ndim != 1:
-                raise ConfigError(f"Drug {name!r}: receptor map must be (N,), got {vals.shape}")
+                raise ShapeError(f"Drug {name!r}: receptor map must be (N,), got {vals.shape}")
             self.receptor, self.receptor_values = "custom", vals
         self.name = str(name)
         self.parameter = params
@@ -175,13 +175,13 @@ class Drug(AbstractIntervention):
             labels: region names or a connectome; needed when ``receptor`` is a name.
 
         Raises:
-            ConfigError: a receptor name without labels, labels matching no DK region, or a
+            ArgumentError: a receptor name without labels, labels matching no DK region, or a
                 custom map whose length differs from the labels'.
         """
         labels = labels_of(labels)
         if self.receptor_values is None:
             if labels is None:
-                raise ConfigError(
+                raise ArgumentError(
                     f"Drug {self.name!r}: pass labels= (or a connectome) to place the "
                     f"{self.receptor} map on the model's regions"
                 )
@@ -191,7 +191,7 @@ class Drug(AbstractIntervention):
         else:
             values = self.receptor_values
             if labels is not None and values.shape[0] != len(labels):
-                raise ConfigError(
+                raise ShapeError(
                     f"Drug {self.name!r}: custom map has {values.shape[0]} values for "
                     f"{len(labels)} regions"
                 )
@@ -221,18 +221,18 @@ class Drug(AbstractIntervention):
             (``"scale"``), ``Delta_i = efficacy * occ(dose) * rho_i``.
 
         Raises:
-            ConfigError: a parameter the model lacks (names its fields), a non-scalar dose, a
+            ArgumentError: a parameter the model lacks (names its fields), a non-scalar dose, a
                 parameter or density whose length differs, or as :meth:`regional_density`.
         """
         names = [f.name for f in dataclasses.fields(model)]
         for p in self.parameter:
             if p not in names:
-                raise ConfigError(
+                raise ArgumentError(
                     f"Drug {self.name!r}: {type(model).__name__} has no parameter {p!r}; "
                     f"its parameters are {names}"
                 )
         if jnp.ndim(dose) != 0:
-            raise ConfigError(
+            raise ShapeError(
                 f"Drug {self.name!r}: dose must be a scalar, got shape {jnp.shape(dose)} "
                 "(use jax.vmap for several doses)"
             )
@@ -243,7 +243,7 @@ class Drug(AbstractIntervention):
         for p in self.parameter:
             old = jnp.asarray(getattr(model, p))
             if old.ndim != 0 and old.shape != (n,):
-                raise ConfigError(
+                raise ShapeError(
                     f"Drug {self.name!r}: {type(model).__name__}.{p} has shape {old.shape}, "
                     f"the receptor map has {n} regions"
                 )
@@ -278,14 +278,14 @@ def _model_class(fname: str, model: Any) -> tuple[type, str]:
 
     if isinstance(model, str):
         if model not in MODELS:
-            raise ConfigError(
+            raise ArgumentError(
                 f"{fname}: model_name {model!r} is not a registered model; expected one of "
                 f"{tuple(MODELS)}, a model class or a model"
             )
         return MODELS[model], f"model_name {model!r} ({MODELS[model].__name__})"
     cls = model if isinstance(model, type) else type(model)
     if not issubclass(cls, AbstractModel):
-        raise ConfigError(
+        raise ArgumentError(
             f"{fname}: model must be a registered model name, a model class or a model "
             f"(vbt_jax.models.AbstractModel), got {model!r}"
         )
@@ -315,7 +315,7 @@ def _preset(
     declared = cls.mechanisms.get(mechanism)
     if declared is None:
         able = [k for k, c in MODELS.items() if mechanism in c.mechanisms]
-        raise ConfigError(
+        raise ArgumentError(
             f"{fname}: {what} declares no {mechanism!r} mechanism (its mechanisms: "
             f"{sorted(cls.mechanisms) or 'none'}), so the drug has nothing to act on; "
             f"registered models that declare it: {able}"
@@ -372,7 +372,7 @@ def psychedelic_5ht2a(
         A :class:`Drug` in ``"scale"`` mode on the ``"5HT2a"`` map.
 
     Raises:
-        ConfigError: an unregistered model name, or a model declaring no such mechanism.
+        ArgumentError: an unregistered model name, or a model declaring no such mechanism.
 
     Reference: G. Deco, J. Cruzat, J. Cabral, G. M. Knudsen, R. L. Carhart-Harris, P. C.
     Whybrow, N. K. Logothetis, M. L. Kringelbach (2018) Whole-brain multimodal neuroimaging
@@ -429,7 +429,7 @@ def antipsychotic_d2(
         A :class:`Drug` in ``"scale"`` mode on the ``"D2"`` map.
 
     Raises:
-        ConfigError: an unregistered model name, or a model declaring no such mechanism.
+        ArgumentError: an unregistered model name, or a model declaring no such mechanism.
 
     Reference: S. Kapur, P. Seeman (2001) Does fast dissociation from the dopamine D2 receptor
     explain the action of atypical antipsychotics? A new hypothesis. Am. J. Psychiatry 158(3),
@@ -493,7 +493,7 @@ def ketamine_nmda(
         A :class:`Drug` in ``"scale"`` mode on the ``"NMDA"`` map.
 
     Raises:
-        ConfigError: an unregistered model name, or a model declaring no such mechanism.
+        ArgumentError: an unregistered model name, or a model declaring no such mechanism.
 
     Reference: J. D. Murray, A. Anticevic, M. Gancsos, M. Ichinose, P. R. Corlett, J. H.
     Krystal, X.-J. Wang (2014) Linking microcircuit dysfunction to cognitive impairment:
@@ -545,7 +545,7 @@ def benzodiazepine_gabaa(
         A :class:`Drug` in ``"scale"`` mode on the ``"GABAa"`` map.
 
     Raises:
-        ConfigError: an unregistered model name, or a model declaring no such mechanism.
+        ArgumentError: an unregistered model name, or a model declaring no such mechanism.
 
     Reference: U. Rudolph, H. Möhler (2004) Analysis of GABA-A receptor function and
     dissection of the pharmacology of benzodiazepines and general anesthetics through mouse

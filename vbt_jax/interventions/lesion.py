@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from .._errors import ConfigError
+from .._errors import ArgumentError, ShapeError
 from ._base import AbstractIntervention, as_region_tuple, is_tracer, region_indices
 
 
@@ -31,7 +31,7 @@ class Lesion(AbstractIntervention):
         directed: scale only ``W[i, j]`` for an edge (static).
 
     Raises (at construction):
-        ConfigError: neither regions nor edges, a malformed edge, or a negative factor.
+        ArgumentError: neither regions nor edges, a malformed edge, or a negative factor.
     """
 
     kind = "lesion"
@@ -53,7 +53,7 @@ class Lesion(AbstractIntervention):
         pairs = []
         for e in () if edges is None else edges:
             if isinstance(e, str) or len(e) != 2:
-                raise ConfigError(f"Lesion.edges: each edge must be a pair (i, j), got {e!r}")
+                raise ArgumentError(f"Lesion.edges: each edge must be a pair (i, j), got {e!r}")
             pairs.append(tuple(as_region_tuple(e, "Lesion.edges")))
         self.edges = tuple(pairs)
         self.factor = factor
@@ -61,17 +61,17 @@ class Lesion(AbstractIntervention):
 
     def __check_init__(self):
         if not self.regions and not self.edges:
-            raise ConfigError("Lesion: give regions= and/or edges=")
+            raise ArgumentError("Lesion: give regions= and/or edges=")
         if jnp.ndim(self.factor) != 0:
-            raise ConfigError(f"Lesion.factor must be a scalar, got shape {jnp.shape(self.factor)}")
+            raise ShapeError(f"Lesion.factor must be a scalar, got shape {jnp.shape(self.factor)}")
         if not is_tracer(self.factor) and not float(np.asarray(self.factor)) >= 0:
-            raise ConfigError(f"Lesion.factor must be >= 0, got {self.factor!r}")
+            raise ArgumentError(f"Lesion.factor must be >= 0, got {self.factor!r}")
 
     def mask(self, n_regions: int, labels: Any = None) -> np.ndarray:
         """(N, N) bool: the weights this lesion scales.
 
         Raises:
-            ConfigError: unknown labels or indices outside [0, N).
+            ArgumentError: unknown labels or indices outside [0, N).
         """
         labels = None if labels is None else tuple(labels)
         m = np.zeros((n_regions, n_regions), dtype=bool)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from .._errors import ConfigError
+from .._errors import ArgumentError
 from ._base import is_tracer
 
 
@@ -16,7 +16,7 @@ def _check_positive(value, name: str) -> None:
         return
     v = np.asarray(value, dtype=np.float64)
     if not np.all(np.isfinite(v) & (v > 0)):
-        raise ConfigError(f"Occupancy.{name} must be finite and > 0, got {value!r}")
+        raise ArgumentError(f"Occupancy.{name} must be finite and > 0, got {value!r}")
 
 
 class Occupancy(eqx.Module):
@@ -40,7 +40,7 @@ class Occupancy(eqx.Module):
         emax: maximal occupancy, in (0, 1].
 
     Raises (at construction, for concrete values):
-        ConfigError: non-positive or non-finite ``ec50``/``hill``, or ``emax`` outside (0, 1].
+        ArgumentError: non-positive or non-finite ``ec50``/``hill``, or ``emax`` outside (0, 1].
     """
 
     ec50: float | Array
@@ -53,18 +53,18 @@ class Occupancy(eqx.Module):
         if not is_tracer(self.emax):
             e = np.asarray(self.emax, dtype=np.float64)
             if not np.all((e > 0) & (e <= 1)):
-                raise ConfigError(f"Occupancy.emax must be in (0, 1], got {self.emax!r}")
+                raise ArgumentError(f"Occupancy.emax must be in (0, 1], got {self.emax!r}")
 
     def __call__(self, dose: float | Array) -> Array:
         """Occupancy at ``dose`` (any shape, >= 0, same unit as ``ec50``) in [0, emax].
 
         Raises:
-            ConfigError: a concrete negative or non-finite dose.
+            ArgumentError: a concrete negative or non-finite dose.
         """
         if not is_tracer(dose):
             d = np.asarray(dose, dtype=np.float64)
             if not np.all(np.isfinite(d) & (d >= 0)):
-                raise ConfigError(f"Occupancy: dose must be finite and >= 0, got {dose!r}")
+                raise ArgumentError(f"Occupancy: dose must be finite and >= 0, got {dose!r}")
         r = jnp.power(jnp.asarray(dose) / self.ec50, self.hill)
         return self.emax * r / (1.0 + r)
 
@@ -72,12 +72,12 @@ class Occupancy(eqx.Module):
         """The dose that gives ``occupancy`` (any shape, in ``[0, emax)``).
 
         Raises:
-            ConfigError: a concrete occupancy outside ``[0, emax)``.
+            ArgumentError: a concrete occupancy outside ``[0, emax)``.
         """
         if not is_tracer(occupancy) and not is_tracer(self.emax):
             o = np.asarray(occupancy, dtype=np.float64)
             if not np.all((o >= 0) & (o < np.asarray(self.emax))):
-                raise ConfigError(
+                raise ArgumentError(
                     f"Occupancy.inverse: occupancy must be in [0, emax={self.emax}), "
                     f"got {occupancy!r}"
                 )

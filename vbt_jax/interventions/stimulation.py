@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from .._errors import ConfigError
+from .._errors import ArgumentError, ShapeError
 from ._base import AbstractIntervention, as_region_tuple, is_tracer, labels_of, region_indices
 
 
@@ -40,7 +40,7 @@ class Stimulation(AbstractIntervention):
             declares (static).
 
     Raises (at construction):
-        ConfigError: no targets, ``onset < 0``, ``duration <= 0``, or an amplitude that is
+        ArgumentError: no targets, ``onset < 0``, ``duration <= 0``, or an amplitude that is
             neither scalar nor one per target.
     """
 
@@ -68,12 +68,12 @@ class Stimulation(AbstractIntervention):
 
     def __check_init__(self):
         if not (math.isfinite(self.onset) and self.onset >= 0):
-            raise ConfigError(f"Stimulation.onset must be >= 0 ms, got {self.onset}")
+            raise ArgumentError(f"Stimulation.onset must be >= 0 ms, got {self.onset}")
         if not (math.isfinite(self.duration) and self.duration > 0):
-            raise ConfigError(f"Stimulation.duration must be > 0 ms, got {self.duration}")
+            raise ArgumentError(f"Stimulation.duration must be > 0 ms, got {self.duration}")
         shape = jnp.shape(self.amplitude)
         if shape not in ((), (len(self.targets),)):
-            raise ConfigError(
+            raise ShapeError(
                 f"Stimulation.amplitude must be a scalar or ({len(self.targets)},) (one per "
                 f"target), got shape {shape}"
             )
@@ -83,7 +83,7 @@ class Stimulation(AbstractIntervention):
         ``stimulus_parameter`` the model's class declares.
 
         Raises:
-            ConfigError: no ``parameter`` and a model class declaring no stimulus parameter,
+            ArgumentError: no ``parameter`` and a model class declaring no stimulus parameter,
                 or a field the model lacks.
         """
         name = self.parameter
@@ -92,19 +92,19 @@ class Stimulation(AbstractIntervention):
         if name is None:
             name = getattr(type(model), "stimulus_parameter", None)
             if name is None:
-                raise ConfigError(
+                raise ArgumentError(
                     f"Stimulation: {cls} declares no stimulus_parameter (the input a "
                     f"stimulation drives); pass parameter= one of its fields {fields}"
                 )
         if name not in fields:
-            raise ConfigError(f"Stimulation: {cls} has no parameter {name!r}; it has {fields}")
+            raise ArgumentError(f"Stimulation: {cls} has no parameter {name!r}; it has {fields}")
         return name
 
     def offset(self, n_regions: int, labels: Any = None) -> Array:
         """The (N,) offset: ``amplitude`` in the targets, 0 elsewhere.
 
         Raises:
-            ConfigError: a target label not among ``labels`` or an index outside [0, N).
+            ArgumentError: a target label not among ``labels`` or an index outside [0, N).
         """
         idx = region_indices(self.targets, labels_of(labels), n_regions, "Stimulation.targets")
         amp = jnp.broadcast_to(jnp.asarray(self.amplitude), (len(idx),))
@@ -116,7 +116,7 @@ class Stimulation(AbstractIntervention):
         n = int(connectome.weights.shape[-1])
         old = jnp.asarray(getattr(model, name))
         if old.ndim != 0 and old.shape != (n,):
-            raise ConfigError(
+            raise ShapeError(
                 f"Stimulation: {type(model).__name__}.{name} has shape {old.shape}, expected () "
                 f"or ({n},)"
             )
@@ -153,7 +153,7 @@ class Stimulation(AbstractIntervention):
             segment.
 
         Raises:
-            ConfigError: an onset at or after ``duration``; period boundaries that are not
+            ArgumentError: an onset at or after ``duration``; period boundaries that are not
                 whole multiples of ``dt`` and of every monitor's period; ``resume`` given; or
                 as :meth:`apply`. ``simulate`` raises its own errors.
         """
@@ -161,13 +161,13 @@ class Stimulation(AbstractIntervention):
         from ..monitors import Raw
 
         if "resume" in simulate_kwargs:
-            raise ConfigError("Stimulation.run: resume= is not supported (it starts a run)")
+            raise ArgumentError("Stimulation.run: resume= is not supported (it starts a run)")
         if is_tracer(duration) or not duration > 0:
-            raise ConfigError(
+            raise ArgumentError(
                 f"Stimulation.run: duration must be a concrete > 0 ms, got {duration}"
             )
         if self.onset >= duration:
-            raise ConfigError(
+            raise ArgumentError(
                 f"Stimulation.run: onset {self.onset} ms is not before the end of the run "
                 f"({duration} ms)"
             )
@@ -183,7 +183,7 @@ class Stimulation(AbstractIntervention):
             ]:
                 k = t / p
                 if abs(k - round(k)) > 1e-6 * max(1.0, k):
-                    raise ConfigError(
+                    raise ArgumentError(
                         f"Stimulation.run: time {t} ms (onset, end of stimulation or duration) is "
                         f"not a whole multiple of the {what} {p} ms; segments must end on samples"
                     )

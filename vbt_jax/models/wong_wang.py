@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from .._errors import ConfigError
+from .._errors import ArgumentError, ShapeError
 from ._base import AbstractModel, Mechanism
 
 
@@ -238,14 +238,14 @@ def with_fic(
         A copy of ``model`` with ``J_i`` an ``(N,)`` float64 NumPy array.
 
     Raises:
-        ConfigError: non-square weights, a non-positive target, or a region whose inhibitory
+        ArgumentError: non-square weights, a non-positive target, or a region whose inhibitory
             gating at the target would leave [0, 1] or whose required ``J_i`` is negative.
     """
     W = np.asarray(connectome_weights, dtype=np.float64)
     if W.ndim != 2 or W.shape[0] != W.shape[1]:
-        raise ConfigError(f"with_fic: connectome_weights must be (N, N), got shape {W.shape}")
+        raise ShapeError(f"with_fic: connectome_weights must be (N, N), got shape {W.shape}")
     if not target_rate > 0:
-        raise ConfigError(f"with_fic: target_rate must be > 0 Hz, got {target_rate}")
+        raise ArgumentError(f"with_fic: target_rate must be > 0 Hz, got {target_rate}")
     n = W.shape[0]
 
     def p(name):
@@ -269,7 +269,7 @@ def with_fic(
     S_I = _bisect(f_inh, np.zeros(n), hi_i)
     if np.any(S_I > 1.0) or np.any(S_I <= 0.0):
         k = int(np.argmax((S_I > 1.0) | (S_I <= 0.0)))
-        raise ConfigError(
+        raise ArgumentError(
             f"with_fic: region {k} needs S_I = {S_I[k]:.4g} outside (0, 1] to fire at "
             f"{r} Hz (G={G}); lower G or renormalise the weights"
         )
@@ -283,7 +283,7 @@ def with_fic(
     J_i = (p("W_e") * p("I_o") + p("w_p") * J_N * S_E + cc + p("I_ext") - I_E) / S_I
     if np.any(J_i < 0):
         k = int(np.argmin(J_i))
-        raise ConfigError(
+        raise ArgumentError(
             f"with_fic: region {k} would need a negative J_i = {J_i[k]:.4g} to fire at {r} Hz "
             f"(its excitatory input is too weak; raise G or I_o)"
         )
