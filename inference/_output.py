@@ -197,6 +197,14 @@ def _flat(ds, name: str) -> np.ndarray:
     return v.reshape((-1,) + v.shape[2:])
 
 
+def _kurtosis(x) -> float:
+    """Pearson kurtosis E[(x - m)^4] / var^2 of the draws (3 for a normal)."""
+    x = np.asarray(x, dtype=float).ravel()
+    d = x - x.mean()
+    v = np.mean(d**2)
+    return float(np.mean(d**4) / v**2) if v > 0 else np.nan
+
+
 def summarize(
     idata,
     twin,
@@ -228,7 +236,7 @@ def summarize(
         # into mean 0.0, sd 0.0 and a spurious shrinkage of 1
         table = _arviz.summary(idata, names, hdi_prob)
     lo_col, hi_col = table.columns[2], table.columns[3]
-    prior_sd, post_sd = {}, {}
+    prior_sd, post_sd, kurt_post, kurt_prior = {}, {}, {}, {}
     rows = list(table.index)
     prior = getattr(idata, "prior", None)
     for row in rows:
@@ -245,12 +253,15 @@ def summarize(
             pr = None if pr is None else pr.reshape(pr.shape[0], -1)[:, k]
         post_sd[row] = float(np.std(post_v))
         prior_sd[row] = float(np.std(pr)) if pr is not None else np.nan
+        kurt_post[row] = _kurtosis(post_v)
+        kurt_prior[row] = _kurtosis(pr) if pr is not None else np.nan
     table["prior_sd"] = pd.Series(prior_sd)
     table["shrinkage"] = 1.0 - (table["sd"] ** 2) / (table["prior_sd"] ** 2)
     # Monte Carlo error of the shrinkage estimate: a variance estimated from n effective draws
-    # has relative sd sqrt(2 / n), so the ratio of the two variances has relative sd
-    # sqrt(2 / n_post + 2 / n_prior) (bulk ESS for the posterior; all draws where one chain
-    # gives no ESS; prior draws are independent)
+    # of a distribution with kurtosis k has relative variance (k - 1) / n (2 / n for a normal),
+    # so the ratio of the two variances has relative variance (k_post - 1) / n_post +
+    # (k_prior - 1) / n_prior (bulk ESS for the posterior, all draws where one chain gives no
+    # ESS; prior draws are independent)
     n_draws = int(post.sizes.get("chain", 1) * post.sizes.get("draw", 1))
     ess = table["ess_bulk"] if "ess_bulk" in table else pd.Series(np.nan, index=table.index)
     n_post = ess.where(np.isfinite(ess), n_draws).clip(lower=2.0)
@@ -259,7 +270,8 @@ def summarize(
         if prior is not None
         else np.nan
     )
-    table["shrinkage_se"] = (1.0 - table["shrinkage"]) * np.sqrt(2.0 / n_post + 2.0 / n_prior)
+    rel_var = (pd.Series(kurt_post) - 1.0) / n_post + (pd.Series(kurt_prior) - 1.0) / n_prior
+    table["shrinkage_se"] = (1.0 - table["shrinkage"]) * np.sqrt(rel_var)
     # identified only when the shrinkage exceeds the threshold by more than twice its error
     table["identified"] = table["shrinkage"] - 2.0 * table["shrinkage_se"] >= identified_below
     if truth is not None:
