@@ -27,7 +27,8 @@ def _dims_for(twin, name: str, shape: tuple[int, ...]) -> list[str] | None:
     n = len(twin.labels) if twin.labels is not None else None
     for p in twin.priors:
         if isinstance(p, Regional):
-            if name in (p.name, f"{p.name}_z", f"{p.name}_eta") and shape == (p.n_regions,):
+            sites = (p.name, f"{p.name}_z", f"{p.name}_eta", f"{p.name}_eta_decentered")
+            if name in sites and shape == (p.n_regions,):
                 return ["region"]
             if name == f"{p.name}_beta":
                 return [f"{p.name}_map"]

@@ -13,9 +13,17 @@ so that a few hyper-parameters (``mu``, ``beta``, ``tau``) describe a heterogene
 the data decide, through ``tau``, how far regions depart from the maps. Sampling ``z`` rather
 than ``eta`` (the non-centred form) avoids the funnel that NUTS meets when ``tau`` is small.
 
+Between the two forms lies a partial centring (Gorinova, Moore & Hoffman 2019, numpyro's
+``LocScaleReparam``): with centredness ``c_i`` in [0, 1] per region, ``w_i ~ N(c_i m_i,
+tau^c_i)`` is sampled and ``eta_i = m_i + tau^(1 - c_i) (w_i - c_i m_i)``; ``c = 1`` is the
+centred form, ``c = 0`` the non-centred one. Regions the data pin down want ``c`` near 1, regions
+the data barely see (their posterior is their prior) near 0; :func:`learn_centring` finds ``c``
+by variational inference.
+
 Sites are named ``<name>`` for globals; ``<name>_mu``, ``<name>_beta`` (one per map),
-``<name>_tau``, ``<name>_z`` (one per region) and the deterministic ``<name>`` (per region) for
-regional priors.
+``<name>_tau``, ``<name>_z`` (one per region; ``<name>_eta`` when centred,
+``<name>_eta_decentered`` when partially centred) and the deterministic ``<name>`` (per region)
+for regional priors.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+from numpyro import handlers
+from numpyro.infer.reparam import LocScaleReparam
 
 from vbt_jax import ArgumentError, ShapeError
 
@@ -121,9 +131,13 @@ class Regional:
         scale_by: name of a global parameter that multiplies the regional values
             (``theta_i = g^-1(eta_i) * scale``), e.g. ``"G"`` for the Hopf ``a``: FC depends on
             ``a / G`` only, so sampling the ratio removes a ridge that slows NUTS down.
-        centred: sample ``eta`` directly (``eta_i ~ N(mu + beta m_i, tau)``, site
+        centred: ``True``: sample ``eta`` directly (``eta_i ~ N(mu + beta m_i, tau)``, site
             ``<name>_eta``) instead of ``z``: better for NUTS when the data inform every region
-            strongly (the non-centred form is better when they do not).
+            strongly (``False``, the non-centred form, is better when they do not). An (N,)
+            array of centredness values in [0, 1] partially centres each region (site
+            ``<name>_eta_decentered``); ``"auto"`` marks them to be learnt by
+            :func:`learn_centring` (until then the model learns them as NumPyro ``param``
+            ``<name>_eta_centered``).
     """
 
     name: str
@@ -138,10 +152,22 @@ class Regional:
     labels: tuple[str, ...] | None = None
     unit: str = ""
     scale_by: str | None = None
-    centred: bool = False
+    centred: Any = False
 
     def __post_init__(self):
         where = f"regional prior {self.name!r}"
+        c = self.centred
+        if not (isinstance(c, bool) or (isinstance(c, str) and c == "auto")):
+            if isinstance(c, str):
+                raise ArgumentError(f"{where}: centred must be True, False, 'auto' or an array")
+            c = np.asarray(c, float)
+            if c.shape != (self.n_regions,):
+                raise ShapeError(
+                    f"{where}: centred must be (n_regions={self.n_regions},), got shape {c.shape}"
+                )
+            if not np.all((c >= 0) & (c <= 1)):
+                raise ArgumentError(f"{where}: centredness values must lie in [0, 1]")
+            object.__setattr__(self, "centred", c)
         if self.link not in _LINKS:
             raise ArgumentError(f"{where}: link must be one of {_LINKS}, got {self.link!r}")
         for k in ("scale", "beta_scale", "tau_scale"):
@@ -209,7 +235,14 @@ class Regional:
             )
             eta = eta + jnp.asarray(self.maps, jnp.result_type(float)) @ beta
         tau = numpyro.sample(f"{n}_tau", dist.HalfNormal(self.tau_scale))
-        if self.centred:
+        if not isinstance(self.centred, bool):
+            c = None if isinstance(self.centred, str) else jnp.asarray(self.centred)
+            with handlers.reparam(config={f"{n}_eta": LocScaleReparam(centered=c)}):
+                eta = numpyro.sample(
+                    f"{n}_eta",
+                    dist.Normal(jnp.broadcast_to(eta, (self.n_regions,)), tau).to_event(1),
+                )
+        elif self.centred:
             eta = numpyro.sample(
                 f"{n}_eta",
                 dist.Normal(jnp.broadcast_to(eta, (self.n_regions,)), tau).to_event(1),

@@ -70,7 +70,7 @@ def _validate(path: Path) -> list[str]:
     from ._setup import setup_fit
 
     cfg = load_fit_config(path)
-    setup = setup_fit(cfg)
+    setup = setup_fit(cfg, learn_centring=False)
     return [f"  {line}" for line in setup.describe()]
 
 

@@ -43,6 +43,9 @@ check) plus::
     maps = ["strength"]          # "strength", "receptor:<name>", "enigma:<disorder>", a path
     tau_scale = 1.0
     scale_by = "G"
+    centred = "auto"             # true (centred), false (non-centred, the default) or "auto":
+                                 # a centredness per region learnt by a short SVI before
+                                 # sampling (near 1 where the data pin a region down)
 
     [fit.fixed]                  # parameters held fixed (e.g. f_peak = 10.0)
 
@@ -133,7 +136,14 @@ class PriorSpec:
     beta_scale: float = 1.0
     scale_by: str | None = None
     unit: str = ""
-    centred: bool = False
+    centred: bool | str = False
+
+
+def _centred(t) -> bool | str:
+    v = t.raw("centred", False)
+    if not (isinstance(v, bool) or v == "auto"):
+        raise t.error(f'centred must be true, false or "auto", got {v!r}')
+    return v
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,7 +219,7 @@ def _prior(path: Path, name: str, table: Any) -> PriorSpec:
         beta_scale=t.number("beta_scale", 1.0),
         scale_by=t.string("scale_by") if t.has("scale_by") else None,
         unit=t.raw("unit", ""),
-        centred=t.boolean("centred", False),
+        centred=_centred(t),
     )
     if regional and t.has("dist") and kw["dist"] != "normal":
         raise t.error("a regional prior's group mean is Normal(loc, scale) on the link scale")

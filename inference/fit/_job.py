@@ -70,6 +70,9 @@ def fit_run_folder(
     started = time.perf_counter()
     folder = out if isinstance(out, RunFolder) else RunFolder.prepare(out, force=force)
     out = folder.path
+    auto = [p.name for p in cfg.priors if p.regional and p.centred == "auto"]
+    if progress and auto:
+        print(f"vbt fit: learning the per-region centring of {', '.join(auto)}", file=sys.stderr)
     setup = setup_fit(cfg)
     ckpt = out.with_name(out.name + ".checkpoint")
     if progress:

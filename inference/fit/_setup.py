@@ -14,6 +14,7 @@ import numpy as np
 import vbt_jax as vbt
 from vbt_jax import ArgumentError, ConfigError, DataError
 
+from .._centring import learn_centring as _learn_centring
 from .._forward import HopfLinear, Simulated
 from .._keys import numpy_rng, purpose_keys
 from .._likelihoods import FCLikelihood, band_power_likelihood
@@ -58,7 +59,16 @@ class FitSetup:
         for p in twin.priors:
             kind = "regional" if p.regional else "global"
             maps = f", maps {', '.join(p.map_names)}" if p.regional and p.n_maps else ""
-            lines.append(f"prior       {p.name}: {kind}{maps}")
+            centring = ""
+            if p.regional and isinstance(p.centred, str):
+                centring = ", centring learnt before sampling"
+            elif p.regional and not isinstance(p.centred, bool):
+                c = np.asarray(p.centred)
+                centring = (
+                    f", centring {c.min():.2f}-{c.max():.2f} "
+                    f"({int((c > 0.5).sum())} of {c.size} regions above 0.5)"
+                )
+            lines.append(f"prior       {p.name}: {kind}{maps}{centring}")
         if twin.fixed:
             fixed = ", ".join(f"{k} = {v:g}" for k, v in twin.fixed.items())
             lines.append(f"fixed       {fixed}")
@@ -142,8 +152,12 @@ def _observed_fc(cfg: FitConfig, conn) -> tuple[np.ndarray, int | None]:
     return np.asarray(obs.fc, float), cfg.n_timepoints or obs.n_timepoints
 
 
-def setup_fit(cfg: FitConfig) -> FitSetup:
-    """Load the connectome, data and maps, and build the twin (no compilation).
+def setup_fit(cfg: FitConfig, *, learn_centring: bool = True) -> FitSetup:
+    """Load the connectome, data and maps, and build the twin.
+
+    Nothing is compiled except, with ``learn_centring`` and a regional prior with
+    ``centred = "auto"``, the short variational fit that learns its per-region centring
+    (:func:`inference.learn_centring`, key purpose ``"centring"``); ``vbt validate`` skips it.
 
     Raises:
         ConfigError: on any data/config mismatch, naming both sides.
@@ -220,6 +234,8 @@ def setup_fit(cfg: FitConfig) -> FitSetup:
         )
     twin = Twin(priors, forward, likelihoods, cfg.fixed, labels)
     data = twin.observe(observed)
+    if learn_centring:
+        twin = _learn_centring(twin, data, key=fit_keys(cfg)["centring"])
     return FitSetup(cfg, exp, twin, observed, data, fc, train, maps, band_names)
 
 
@@ -231,6 +247,7 @@ FIT_PURPOSES = (
     "predictive",
     "coverage",
     "check",
+    "centring",
 )
 
 
