@@ -33,7 +33,7 @@ from vbt_jax._connectome import (
     validate,
 )
 from vbt_jax._datasets import dk84, dk84_empirical_fc, dk84_fcd_reference
-from vbt_jax._errors import ConnectomeError
+from vbt_jax._errors import ConnectomeError, LabelError
 
 DK84_DIR = Path(__file__).resolve().parents[1] / "vbt_jax" / "data" / "dk84_hcp"
 PREFIX = "atlas-DesikanKilliany"
@@ -550,3 +550,32 @@ def test_bids_valid_diagonal_false_and_node_order(tmp_path):
     (tmp_path / "atlas-T_meas-sc_relmat.json").write_text(json.dumps(side))
     with pytest.raises(ConnectomeError, match=r"sc_relmat.dense.tsv: weights contain 2 non-finite"):
         load_bids_relmat(tmp_path, weights_measure="sc", lengths_measure="len")
+
+
+# --------------------------------------------------------------------------- bad input, named
+
+
+def test_duplicate_labels_name_the_file_labels_and_positions(tmp_path):
+    w = "0 1 1\n1 0 1\n1 1 0\n"
+    z = _write_zip(
+        tmp_path / "dup.zip",
+        {"weights.txt": w, "tract_lengths.txt": w, "centres.txt": "A 0 0 0\nB 1 1 1\nA 2 2 2\n"},
+    )
+    with pytest.raises(LabelError, match=r"dup.zip:centres.txt: duplicate region labels .*'A' "
+                       r"at positions 0, 2$"):  # fmt: skip
+        load_tvb_zip(z)
+    d = _copy_dk84(tmp_path / "bids")
+    nodes = d / f"{PREFIX}_nodeindices.tsv"
+    rows = nodes.read_text().splitlines()
+    header = rows[0].split("\t")
+    cells = rows[3].split("\t")  # matrix index 2 gets the label of index 0
+    cells[header.index("label")] = rows[1].split("\t")[header.index("label")]
+    rows[3] = "\t".join(cells)
+    nodes.write_text("\n".join(rows) + "\n")
+    first = rows[1].split("\t")[header.index("label")]
+    with pytest.raises(LabelError, match=rf"nodeindices.tsv: duplicate region labels .*"
+                       rf"'{re.escape(first)}' at positions 0, 2"):  # fmt: skip
+        load_bids_relmat(d)
+    with pytest.raises(LabelError, match=r"<array>: duplicate region labels .*'x' at positions "
+                       r"0, 1; 'y' at positions 2, 3"):  # fmt: skip
+        validate(np.ones((4, 4)), np.ones((4, 4)), ["x", "x", "y", "y"])

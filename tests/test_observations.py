@@ -187,7 +187,7 @@ def test_check_gain_names_both_sides(tmp_path):
 
 
 def test_load_band_powers_by_label(tmp_path):
-    meg = meg_band_power()
+    meg = meg_band_power(allow_missing=True)
     labels = vbt.dk84().labels
     rows = [i for i in np.random.default_rng(2).permutation(84) if not meg.missing[i]]
     text = "region," + ",".join(meg.band_names) + "\n"

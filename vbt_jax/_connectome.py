@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._errors import ConnectomeError
+from ._labels import check_unique
 
 PathLike = str | os.PathLike
 
@@ -136,6 +137,8 @@ def validate(
         raise ConnectomeError(
             f"{source}: got {len(labels)} labels for {n} regions (weights shape {w.shape})"
         )
+    if labels is not None:
+        check_unique([str(s) for s in labels], source)
     for field, arr in (("weights", w), ("lengths", ln)):
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
             raise ConnectomeError(f"{source}: {field} must be numeric, got dtype {arr.dtype}")
@@ -419,6 +422,7 @@ def _parse_tvb_centres(text: str, source: str) -> tuple[tuple[str, ...], np.ndar
         except ValueError as e:
             raise ConnectomeError(f"{source}: line {lineno}: bad coordinate ({e})") from e
         labels.append(tokens[0])
+    check_unique(labels, source)
     return tuple(labels), np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
 
 
@@ -586,6 +590,7 @@ def _parse_nodeindices(text: str, n: int, source: str) -> tuple[str, ...]:
                 f"(expected each of 0..{n - 1} once)"
             )
         labels[idx] = row[label_col].strip()
+    check_unique(labels, source)  # type: ignore[arg-type]
     return tuple(labels)  # type: ignore[arg-type]
 
 

@@ -17,18 +17,9 @@ import numpy as np
 
 from ._errors import ArgumentError, DataError, LabelError, ShapeError
 from ._imaging import _read_table
+from ._labels import label_tuple
 
 _RELMAT = "_relmat.dense.tsv"
-
-
-def _label_tuple(labels: Any) -> tuple[str, ...] | None:
-    if labels is None:
-        return None
-    if hasattr(labels, "labels"):
-        labels = labels.labels
-    if isinstance(labels, str):
-        raise ArgumentError("labels must be a sequence of region names or a connectome, got a str")
-    return tuple(str(s) for s in labels)
 
 
 # ------------------------------------------------------------------ functional connectivity
@@ -201,7 +192,7 @@ def load_fc_matrix(
     fc = 0.5 * (fc + fc.T)
     np.clip(fc, -1.0, 1.0, out=fc)
     n = fc.shape[0]
-    want = _label_tuple(labels)
+    want = label_tuple(labels)
     if want is not None:
         if len(want) != n:
             raise ShapeError(f"{src}: {n} regions in the FC but {len(want)} labels given")
@@ -309,7 +300,7 @@ def load_band_powers(
     src = os.fspath(path)
     if not os.path.isfile(src):
         raise DataError(f"{src}: file not found")
-    want = _label_tuple(labels)
+    want = label_tuple(labels)
     row_labels = None
     ext = os.path.splitext(src)[1].lower()
     if ext == ".npy":
