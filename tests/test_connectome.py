@@ -579,3 +579,33 @@ def test_duplicate_labels_name_the_file_labels_and_positions(tmp_path):
     with pytest.raises(LabelError, match=r"<array>: duplicate region labels .*'x' at positions "
                        r"0, 1; 'y' at positions 2, 3"):  # fmt: skip
         validate(np.ones((4, 4)), np.ones((4, 4)), ["x", "x", "y", "y"])
+
+
+def test_values_beyond_float32_are_named_with_the_largest(tmp_path):
+    w = _ring(4)
+    w[2, 3] = 1e300
+    np.save(tmp_path / "w.npy", w)
+    msg = r"w.npy: weights hold 1 value\(s\) beyond float32's range \(3.403e\+38\); the largest is "
+    with pytest.raises(ConnectomeError, match=msg + r"weights\[2, 3\] = 1e\+300"):
+        load_matrix(tmp_path / "w.npy")
+    ln = _ring(4) * 10.0
+    ln[0, 1], ln[1, 2] = 1e40, 2e40
+    np.savetxt(tmp_path / "l.csv", ln, delimiter=",")
+    np.save(tmp_path / "ok.npy", _ring(4))
+    with pytest.raises(ConnectomeError, match=r"l.csv: lengths hold 2 value\(s\) .* largest is "
+                       r"lengths\[1, 2\] = 2e\+40"):  # fmt: skip
+        load_matrix(tmp_path / "ok.npy", tmp_path / "l.csv")
+    with pytest.raises(ConnectomeError, match=r"Connectome 'big': weights hold .*= 1e\+300"):
+        Connectome(w, name="big")
+    # the largest float32 itself is accepted
+    ok = _ring(4) * float(np.finfo(np.float32).max)
+    validate(ok, np.zeros((4, 4)))
+
+
+def test_one_region_is_not_a_network(tmp_path):
+    np.save(tmp_path / "one.npy", np.ones((1, 1)))
+    with pytest.raises(ConnectomeError, match=r"one.npy: a network needs at least 2 regions, got "
+                       r"1 \(weights shape \(1, 1\)\)"):  # fmt: skip
+        load_matrix(tmp_path / "one.npy")
+    with pytest.raises(ConnectomeError, match="a network needs at least 2 regions, got 1"):
+        load_matrix(tmp_path / "one.npy", allow_isolated=True)

@@ -33,6 +33,7 @@ from ._labels import check_unique
 PathLike = str | os.PathLike
 
 _TVB_SIZES = (66, 68, 76, 96, 192)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NORMALISATIONS = ("max", "log", "rowsum", None)
 
 
@@ -78,6 +79,15 @@ def _check_values(arr: np.ndarray, field: str, source: str) -> None:
             f"{source}: {field} must be non-negative, found {int(neg.sum())} negative value(s); "
             f"first at {field}[{', '.join(str(int(i)) for i in first)}] = {float(arr[first])}"
         )
+    # the simulator runs in float32 by default: such values become inf there, or (lengths)
+    # delay buffers no machine holds
+    if arr.size and float(arr.max()) > _FLOAT32_MAX:
+        at = tuple(int(i) for i in np.unravel_index(int(np.argmax(arr)), arr.shape))
+        raise ConnectomeError(
+            f"{source}: {field} hold {int((arr > _FLOAT32_MAX).sum())} value(s) beyond float32's "
+            f"range ({_FLOAT32_MAX:.4g}); the largest is {field}[{', '.join(map(str, at))}] = "
+            f"{float(arr[at]):.4g}. Rescale the data (or check the file's units)"
+        )
 
 
 def _region_name(i: int, labels: Sequence[str] | None) -> str:
@@ -97,8 +107,9 @@ def validate(
 ) -> None:
     """Check a connectome's matrices before anything is built or compiled.
 
-    Checks, in this order: ``weights`` is a 2-D square matrix; ``lengths`` has the same shape;
-    ``labels`` (if given) has one entry per region; both matrices are finite and non-negative;
+    Checks, in this order: ``weights`` is a 2-D square matrix of at least 2 regions; ``lengths``
+    has the same shape; ``labels`` (if given) has one entry per region, each once; both matrices
+    are finite, non-negative and within float32's range;
     and (unless ``allow_isolated``) no region is isolated, i.e. has no non-zero weight in its row
     or its column outside the diagonal (a self-connection does not link a region to the network).
     A non-zero weight with zero length off the diagonal is allowed (a connection without delay).
@@ -113,7 +124,8 @@ def validate(
 
     Raises:
         ConnectomeError: naming ``source``, the field, the expected and received shape, or the
-            first offending index and value.
+            first offending index and value (the largest, for values beyond float32's range).
+        LabelError: repeated labels (each with its positions).
     """
     if _is_tracer(weights) or _is_tracer(lengths):
         raise ConnectomeError(
@@ -133,6 +145,10 @@ def validate(
             f"{source}: lengths shape {ln.shape} does not match weights shape {w.shape}"
         )
     n = w.shape[0]
+    if n < 2:
+        raise ConnectomeError(
+            f"{source}: a network needs at least 2 regions, got {n} (weights shape {w.shape})"
+        )
     if labels is not None and len(labels) != n:
         raise ConnectomeError(
             f"{source}: got {len(labels)} labels for {n} regions (weights shape {w.shape})"
@@ -143,7 +159,7 @@ def validate(
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
             raise ConnectomeError(f"{source}: {field} must be numeric, got dtype {arr.dtype}")
         _check_values(arr, field, source)
-    if not allow_isolated and n > 1:
+    if not allow_isolated:
         off = w != 0
         np.fill_diagonal(off, False)
         isolated = np.flatnonzero(~off.any(axis=0) & ~off.any(axis=1))
