@@ -190,6 +190,34 @@ def _atlas_selection(
     return values, names
 
 
+def _load_image(path: str, what: str) -> Any:
+    """``nibabel.load`` with errors that name the file (missing, not an image, bad gzip)."""
+    import nibabel as nib
+
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: {what} file not found")
+    try:
+        return nib.load(path)
+    except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as e:
+        raise DataError(
+            f"{path}: cannot read the {what} as a NIfTI image ({type(e).__name__}: {e})"
+        ) from e
+
+
+def _read_data(img: Any, path: str, what: str, index: Any = ...) -> np.ndarray:
+    """The image's voxel data (``index`` of them), float64; a truncated or corrupt file (which
+    nibabel reports only when the data are read) is a :class:`DataError` naming it."""
+    import zlib
+
+    try:
+        return np.asarray(img.dataobj[index], dtype=np.float64)
+    except (EOFError, OSError, ValueError, zlib.error) as e:
+        raise DataError(
+            f"{path}: the {what}'s data cannot be read; the file looks truncated or corrupt "
+            f"({type(e).__name__}: {e})"
+        ) from e
+
+
 def _header_tr(img: Any, bold_path: str, tr: float | None) -> float:
     zooms = img.header.get_zooms()
     _, t_unit = img.header.get_xyzt_units()
@@ -252,16 +280,15 @@ def load_nifti_regions(
         A :class:`RegionTimeSeries` with data (T, N) float64, ``source`` the BOLD path.
 
     Raises:
-        DataError: BOLD not 4-D or atlas not 3-D, spatial shape or affine mismatch, non-integer
+        DataError: a file missing, not a NIfTI image, truncated or corrupt (naming it); BOLD
+            not 4-D or atlas not 3-D, spatial shape or affine mismatch, non-integer
             atlas, TR missing or inconsistent, requested labels absent, a region below
             ``min_voxels``, fewer than 10 volumes, a NaN or constant region series, a band
             outside (0, Nyquist).
     """
-    import nibabel as nib
-
     bold_path, atlas_path = os.fspath(bold_path), os.fspath(atlas_path)
-    bold = nib.load(bold_path)
-    atlas = nib.load(atlas_path)
+    bold = _load_image(bold_path, "BOLD image")
+    atlas = _load_image(atlas_path, "atlas")
     if len(bold.shape) != 4:
         raise ShapeError(
             f"{bold_path}: BOLD image must be 4-D (X, Y, Z, T), got shape {bold.shape}"
@@ -289,9 +316,11 @@ def load_nifti_regions(
         )
     tr = _header_tr(bold, bold_path, tr)
 
-    lab = np.asarray(atlas.dataobj)
+    lab = _read_data(atlas, atlas_path, "atlas")
     if not np.all(np.isfinite(lab)) or not np.all(np.mod(lab, 1) == 0):
-        raise DataError(f"{atlas_path}: atlas values must be integers (dtype {lab.dtype})")
+        raise DataError(
+            f"{atlas_path}: atlas values must be integers (dtype {atlas.get_data_dtype()})"
+        )
     lab = lab.astype(np.int64).reshape(-1, order="F")
     present = np.unique(lab)
     values, names = _atlas_selection(labels, present, atlas_path)
@@ -315,7 +344,7 @@ def load_nifti_regions(
     out = np.empty((t_len, len(values)), dtype=np.float64)
     for t0 in range(0, t_len, chunk):
         t1 = min(t_len, t0 + chunk)
-        vol = np.asarray(bold.dataobj[..., t0:t1], dtype=np.float64)
+        vol = _read_data(bold, bold_path, "BOLD image", (..., slice(t0, t1)))
         vol = vol.reshape(nvox, t1 - t0, order="F")[order]
         out[t0:t1] = (np.add.reduceat(vol, starts, axis=0) / counts[:, None]).T
 
