@@ -318,3 +318,20 @@ def test_truncated_or_mislabelled_nifti_names_the_file(tmp_path):
         load_nifti_regions(bp, cut_atlas)
     with pytest.raises(DataError, match=r"nope.nii.gz: BOLD image file not found"):
         load_nifti_regions(tmp_path / "nope.nii.gz", ap)
+
+
+def test_transposed_table_is_refused_naming_time_axis(tmp_path):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(120, 20))  # 120 volumes x 20 regions
+    np.save(tmp_path / "rt.npy", x.T)  # saved region by time
+    with pytest.raises(ShapeError, match=r"rt.npy: the table looks transposed: shape \(20, 120\) "
+                       r"with time_axis=0 \(rows are time points\) gives 20 time points for 120 "
+                       r"regions.*pass time_axis=1 \(in a fit config: \[fit.data\] time_axis = "
+                       r"1\)"):  # fmt: skip
+        load_region_timeseries(tmp_path / "rt.npy", tr=0.72)
+    ts = load_region_timeseries(tmp_path / "rt.npy", tr=0.72, time_axis=1, detrend=False)
+    np.testing.assert_allclose(ts.data, (x - x.mean(0)) / x.std(0), atol=1e-12)
+    np.save(tmp_path / "tr.npy", x)
+    with pytest.raises(ShapeError, match=r"tr.npy: the table looks transposed: shape \(120, 20\) "
+                       r"with time_axis=1 \(rows are regions\).*pass time_axis=0"):  # fmt: skip
+        load_region_timeseries(tmp_path / "tr.npy", tr=0.72, time_axis=1)

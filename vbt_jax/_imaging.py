@@ -418,6 +418,8 @@ def load_region_timeseries(
         A :class:`RegionTimeSeries` with data (T, N) float64, ``source`` the path.
 
     Raises:
+        ShapeError: fewer time points than regions (the table looks transposed: the message
+            names ``time_axis``).
         DataError: unreadable or non-2-D table, bad time_axis or tr, wrong number of labels,
             fewer than 10 time points, a NaN or constant region series, a band outside
             (0, Nyquist).
@@ -434,9 +436,19 @@ def load_region_timeseries(
         raise ShapeError(f"{path}: expected a 2-D region-by-time array, got shape {data.shape}")
     if header is not None and time_axis != 0:
         raise DataError(f"{path}: a header row of names needs time_axis=0 (columns = regions)")
+    shape = data.shape
     if time_axis == 1:
         data = data.T
     n = data.shape[1]
+    if data.shape[0] < n:
+        rows = ("time points", "regions")[time_axis]
+        other = ("regions", "time points")[time_axis]
+        raise ShapeError(
+            f"{path}: the table looks transposed: shape {shape} with time_axis={time_axis} "
+            f"(rows are {rows}) gives {data.shape[0]} time points for {n} regions, fewer time "
+            f"points than regions. If its rows are {other}, pass time_axis={1 - time_axis} (in "
+            f"a fit config: [fit.data] time_axis = {1 - time_axis})"
+        )
     if labels is None:
         labels = header if header is not None else [f"region_{i}" for i in range(n)]
     if isinstance(labels, str):
