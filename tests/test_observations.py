@@ -216,3 +216,17 @@ def test_load_band_powers_plain_and_errors(tmp_path):
     np.save(tmp_path / "neg.npy", vals)
     with pytest.raises(DataError, match=r"neg\.npy.*row 2, band 'band_1' = -1"):
         load_band_powers(tmp_path / "neg.npy")
+
+
+def test_transposed_gain_is_named_with_both_shapes():
+    ts = SensorTimeSeries(np.random.default_rng(2).normal(size=(50, 62)), 250.0, list("y" * 62))
+    with pytest.raises(ShapeError, match=r"gain looks transposed: its shape is \(84, 62\) but \(M "
+                       r"channels, N regions\) = \(62, 84\) is expected"):  # fmt: skip
+        check_gain(np.zeros((84, 62)), ts, vbt.dk84())
+    with pytest.raises(
+        ShapeError, match=r"looks transposed: its shape is \(76, 62\) .* \(62, 76\)"
+    ):
+        check_gain(np.zeros((76, 62)), ts)
+    # a transposed-looking gain of the wrong size for the connectome is the plain mismatch
+    with pytest.raises(ShapeError, match=r"gain has 76 channels"):
+        check_gain(np.zeros((76, 62)), ts, vbt.dk84())

@@ -539,11 +539,20 @@ def check_gain(gain: Any, ts: SensorTimeSeries, connectome: Any = None) -> None:
         connectome: optional; its region count must equal N.
 
     Raises:
-        DataError: gain not 2-D, channel count or region count mismatch (names both sides).
+        ShapeError: gain not 2-D, channel count or region count mismatch (names both sides),
+            or a gain that looks transposed (N, M) (gives both shapes).
     """
     shape = np.shape(gain)
     if len(shape) != 2:
         raise ShapeError(f"gain must be (M channels, N regions), got shape {shape}")
+    n = None if connectome is None else int(np.shape(connectome.weights)[-1])
+    m = ts.n_channels
+    if shape[0] != m and shape[1] == m and (n is None or shape[0] == n):
+        expected = f"({m}, {shape[0]})" if n is None else f"({m}, {n})"
+        raise ShapeError(
+            f"gain looks transposed: its shape is {shape} but (M channels, N regions) = "
+            f"{expected} is expected ({ts.source} has {m} channels); pass gain.T"
+        )
     if shape[0] != ts.n_channels:
         raise ShapeError(
             f"gain has {shape[0]} channels (shape {shape}) but {ts.source} has {ts.n_channels}"
