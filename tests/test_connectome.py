@@ -609,3 +609,36 @@ def test_one_region_is_not_a_network(tmp_path):
         load_matrix(tmp_path / "one.npy")
     with pytest.raises(ConnectomeError, match="a network needs at least 2 regions, got 1"):
         load_matrix(tmp_path / "one.npy", allow_isolated=True)
+
+
+def test_unusual_but_legitimate_connectomes_warn(tmp_path):
+    import warnings
+
+    from vbt_jax import DataWarning
+
+    w = _ring(4) + _ring(4).T
+    w[1, 1], w[3, 3] = 0.5, 2.0
+    np.save(tmp_path / "selfw.npy", w)
+    with pytest.warns(DataWarning, match=r"selfw.npy: 2 of 4 self-connections are non-zero "
+                      r"\(largest weights\[3, 3\] = 2\); they are used as given"):  # fmt: skip
+        c = load_matrix(tmp_path / "selfw.npy")
+    assert c.weights[3, 3] == 2.0  # used as given
+    # a BIDS relmat declared undirected whose weights are not symmetric
+    side = {"Directed": False, "ValidDiagonal": False,
+            "Axes": [{"Name": "row", "Size": 3}, {"Name": "column", "Size": 3}]}  # fmt: skip
+    (tmp_path / "atlas-T_meas-sc_relmat.dense.tsv").write_text("0\t1\t2\n1\t0\t5\n2\t3\t0\n")
+    (tmp_path / "atlas-T_meas-sc_relmat.json").write_text(json.dumps(side))
+    with pytest.warns(DataWarning, match=r"sc_relmat.dense.tsv: declared undirected \(\"Directed"
+                      r"\": false\) but the weights are not symmetric: weights\[1, 2\] = 5 vs "
+                      r"weights\[2, 1\] = 3; used as given"):  # fmt: skip
+        c = load_bids_relmat(tmp_path, weights_measure="sc", lengths_measure=None)
+    assert c.weights[1, 2] == 5.0 and c.weights[2, 1] == 3.0
+    side["Directed"] = True  # directed: asymmetry is expected, no warning
+    (tmp_path / "atlas-T_meas-sc_relmat.json").write_text(json.dumps(side))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        load_bids_relmat(tmp_path, weights_measure="sc", lengths_measure=None)
+        load_bids_relmat(DK84_DIR)  # the shipped data: zero diagonal, symmetric
+        dk84()
+        if _tvb_zip_dir().is_dir():  # TVB's connectomes have self-connections by design
+            assert np.count_nonzero(np.diag(tvb_connectivity(76).weights)) == 66

@@ -17,6 +17,7 @@ import bz2
 import json
 import os
 import re
+import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._errors import ConnectomeError
+from ._errors import ConnectomeError, DataWarning
 from ._labels import check_unique
 
 PathLike = str | os.PathLike
@@ -88,6 +89,34 @@ def _check_values(arr: np.ndarray, field: str, source: str) -> None:
             f"range ({_FLOAT32_MAX:.4g}); the largest is {field}[{', '.join(map(str, at))}] = "
             f"{float(arr[at]):.4g}. Rescale the data (or check the file's units)"
         )
+
+
+def _warn_unusual(weights: np.ndarray, source: str, *, undirected: bool = False) -> None:
+    """:class:`DataWarning` for a file's legitimate but unusual weights: self-connections, and
+    an asymmetric matrix its metadata declare undirected. Both are used as given."""
+    diag = np.diag(weights)
+    nz = np.flatnonzero(diag)
+    if nz.size:
+        i = int(nz[np.argmax(np.abs(diag[nz]))])
+        warnings.warn(
+            f"{source}: {nz.size} of {diag.size} self-connections are non-zero (largest "
+            f"weights[{i}, {i}] = {diag[i]:.4g}); they are used as given. "
+            f"Connectome.without_diagonal() (or [connectome] remove_diagonal = true) drops them",
+            DataWarning,
+            stacklevel=3,
+        )
+    if undirected:
+        asym = np.abs(weights - weights.T)
+        if asym.max() > 0:
+            i, j = (int(k) for k in np.unravel_index(int(np.argmax(asym)), asym.shape))
+            warnings.warn(
+                f'{source}: declared undirected ("Directed": false) but the weights are not '
+                f"symmetric: weights[{i}, {j}] = {weights[i, j]:.6g} vs weights[{j}, {i}] = "
+                f"{weights[j, i]:.6g}; used as given (row = target, column = source). "
+                f"Connectome.symmetrised() (or [connectome] symmetrise = true) averages them",
+                DataWarning,
+                stacklevel=3,
+            )
 
 
 def _region_name(i: int, labels: Sequence[str] | None) -> str:
@@ -506,6 +535,7 @@ def load_tvb_zip(path: PathLike, *, allow_isolated: bool = False) -> Connectome:
         if "centres" in members:
             labels, centres = _parse_tvb_centres(text("centres"), f"{path}:{members['centres']}")
     validate(weights, lengths, labels, source=str(path), allow_isolated=allow_isolated)
+    _warn_unusual(weights, str(path))
     if centres is not None and centres.shape[0] != weights.shape[0]:
         raise ConnectomeError(
             f"{path}: centres has {centres.shape[0]} rows for {weights.shape[0]} regions"
@@ -535,7 +565,10 @@ def tvb_connectivity(n_regions: int, *, allow_isolated: bool = True) -> Connecto
             "`pip install vbt_jax[bench]` or `pip install vbt_jax[dev]` (or `pip install tvb-data`)"
         ) from e
     path = Path(tvb_data.__file__).parent / "connectivity" / f"connectivity_{n_regions}.zip"
-    return load_tvb_zip(path, allow_isolated=allow_isolated)
+    with warnings.catch_warnings():
+        # TVB's own connectomes carry self-connections by design: no DataWarning for them
+        warnings.simplefilter("ignore", DataWarning)
+        return load_tvb_zip(path, allow_isolated=allow_isolated)
 
 
 # --------------------------------------------------------------------------- BIDS relmat
@@ -615,8 +648,9 @@ def _relmat_from_texts(
     sidecar_text: str | None,
     source: str,
     sidecar_source: str,
-) -> tuple[np.ndarray, list[str]]:
-    """Parse one dense relmat (+ sidecar): the matrix and the sidecar's node file names.
+) -> tuple[np.ndarray, list[str], bool]:
+    """Parse one dense relmat (+ sidecar): the matrix, the sidecar's node file names, and
+    whether the sidecar declares it undirected (``"Directed": false``).
 
     If the sidecar says ``"ValidDiagonal": false`` the diagonal carries no data and is set to 0.
     """
@@ -624,6 +658,7 @@ def _relmat_from_texts(
     if mat.shape[0] != mat.shape[1]:
         raise ConnectomeError(f"{source}: relmat must be square (N, N), got shape {mat.shape}")
     node_files: list[str] = []
+    undirected = False
     if sidecar_text is not None:
         try:
             meta = json.loads(sidecar_text)
@@ -632,10 +667,11 @@ def _relmat_from_texts(
         node_files = _check_sidecar(meta, mat.shape, sidecar_source)
         if meta.get("ValidDiagonal") is False:
             np.fill_diagonal(mat, 0.0)
-    return mat, node_files
+        undirected = meta.get("Directed") is False
+    return mat, node_files, undirected
 
 
-def _relmat_from_path(path: Path) -> tuple[np.ndarray, list[str]]:
+def _relmat_from_path(path: Path) -> tuple[np.ndarray, list[str], bool]:
     sidecar = path.with_name(path.name[: -len(".dense.tsv")] + ".json")
     side_text = _read_text(sidecar) if sidecar.is_file() else None
     return _relmat_from_texts(_read_text(path), side_text, str(path), str(sidecar))
@@ -693,7 +729,7 @@ def load_bids_relmat(
     else:
         raise ConnectomeError(f"{p}: no such file or directory")
 
-    weights, node_files = _relmat_from_path(wpath)
+    weights, node_files, undirected = _relmat_from_path(wpath)
     n = weights.shape[0]
     if lengths_measure is None:
         lengths = np.zeros_like(weights)
@@ -709,7 +745,7 @@ def load_bids_relmat(
                 f"{lpath}: lengths file not found (lengths_measure={lengths_measure!r}); pass "
                 f"lengths_measure=None for zero lengths"
             )
-        lengths, lnode_files = _relmat_from_path(lpath)
+        lengths, lnode_files, _ = _relmat_from_path(lpath)
         if lengths.shape != weights.shape:
             raise ConnectomeError(
                 f"{lpath}: lengths shape {lengths.shape} does not match weights shape "
@@ -725,6 +761,7 @@ def load_bids_relmat(
         npath = wpath.parent / node_files[0]
         labels = _parse_nodeindices(_read_text(npath), n, str(npath))
     validate(weights, lengths, labels, source=str(wpath), allow_isolated=allow_isolated)
+    _warn_unusual(weights, str(wpath), undirected=undirected)
     name = wpath.name.split("_meas-")[0] if "_meas-" in wpath.name else wpath.name
     return Connectome(weights, lengths, labels, None, name=name)
 
@@ -788,6 +825,7 @@ def load_matrix(
         lab_path = Path(labels)
         labels = tuple(s.strip() for s in _read_text(lab_path).splitlines() if s.strip())
     validate(weights, lengths, labels, source=lsource, allow_isolated=allow_isolated)
+    _warn_unusual(weights, str(wpath))
     return Connectome(weights, lengths, labels, None, name=wpath.stem)
 
 
