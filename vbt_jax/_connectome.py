@@ -30,6 +30,7 @@ import numpy as np
 
 from ._errors import ConnectomeError, DataWarning
 from ._labels import check_unique
+from ._table import parse_table, read_npy, read_text
 
 PathLike = str | os.PathLike
 
@@ -394,44 +395,14 @@ class Connectome(eqx.Module):
 
 
 def _parse_matrix_text(text: str, source: str, delimiter: str | None = None) -> np.ndarray:
-    """Parse a numeric matrix; ``n/a`` and ``nan`` become NaN (reported later by validation).
-
-    ``delimiter=None`` auto-detects: tab if the first data line has one, else comma, else runs
-    of whitespace.
-    """
-    lines = [(k + 1, line) for k, line in enumerate(text.splitlines()) if line.strip()]
-    if not lines:
-        raise ConnectomeError(f"{source}: the file holds no matrix (empty)")
-    if delimiter is None:
-        first = lines[0][1]
-        delimiter = "\t" if "\t" in first else ("," if "," in first else None)
-    rows = []
-    for lineno, line in lines:
-        tokens = line.strip().split(delimiter) if delimiter else line.split()
-        try:
-            rows.append([float("nan") if t.strip().lower() == "n/a" else float(t) for t in tokens])
-        except ValueError as e:
-            raise ConnectomeError(
-                f"{source}: line {lineno} is not a row of numbers ({e}); headers or index "
-                f"columns are not supported"
-            ) from e
-    widths = {len(r) for r in rows}
-    if len(widths) != 1:
-        bad = next(lineno for (lineno, _), r in zip(lines, rows) if len(r) != len(rows[0]))
-        raise ConnectomeError(
-            f"{source}: rows have different lengths {sorted(widths)}; line {bad} has a different "
-            f"number of columns than line {lines[0][0]}"
-        )
-    return np.asarray(rows, dtype=np.float64)
+    """A headerless numeric matrix (:func:`vbt_jax._table.parse_table`); ``n/a`` and ``nan``
+    become NaN (reported later by validation); ``delimiter=None`` detects tab, comma or
+    whitespace from the first line."""
+    return parse_table(text, source, delimiter=delimiter, error=ConnectomeError)[0]
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise ConnectomeError(f"{path}: file not found") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConnectomeError(f"{path}: cannot read as text ({e})") from e
+    return read_text(path, ConnectomeError)
 
 
 # --------------------------------------------------------------------------- TVB zips
@@ -774,13 +745,7 @@ def _load_plain_matrix(path: Path) -> np.ndarray:
     if not path.is_file():
         raise ConnectomeError(f"{path}: file not found")
     if suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise ConnectomeError(f"{path}: not a readable .npy array ({e})") from e
-        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            raise ConnectomeError(f"{path}: expected a numeric array, got dtype {arr.dtype}")
-        return np.asarray(arr, dtype=np.float64)
+        return read_npy(path, ConnectomeError)
     if suffix in (".csv", ".tsv", ".txt"):
         return _parse_matrix_text(_read_text(path), str(path))
     raise ConnectomeError(f"{path}: unsupported matrix format {suffix!r} (.npy, .csv, .tsv, .txt)")

@@ -16,6 +16,7 @@ import equinox as eqx
 import numpy as np
 
 from ._errors import ArgumentError, DataError, LabelError, ShapeError
+from ._table import parse_table, read_npy, read_text
 
 _MIN_POINTS = 10
 _TR_ATOL = 1e-3  # seconds
@@ -365,30 +366,15 @@ def load_nifti_regions(
 
 
 def _read_table(path: str) -> tuple[np.ndarray, list[str] | None]:
-    """Numeric table from .npy/.csv/.tsv; a non-numeric first row of a text file is a header."""
+    """Numeric table from .npy/.csv/.tsv (:func:`vbt_jax._table.parse_table`: comma for .csv,
+    tab for .tsv); a non-numeric first row of a text file is a header of names."""
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
-        return np.load(path, allow_pickle=False), None
+        return read_npy(path), None
     if ext not in (".csv", ".tsv"):
         raise DataError(f"{path}: unsupported extension {ext!r}; expected .npy, .csv or .tsv")
     delim = "," if ext == ".csv" else "\t"
-    with open(path, encoding="utf-8") as f:
-        rows = [ln.rstrip("\r\n") for ln in f if ln.strip()]
-    if not rows:
-        raise DataError(f"{path}: file is empty")
-    header = None
-    first = [c.strip() for c in rows[0].split(delim)]
-    try:
-        [float(c) for c in first]
-    except ValueError:
-        header, rows = first, rows[1:]
-    try:
-        data = np.array([[float(c) for c in r.split(delim)] for r in rows], dtype=np.float64)
-    except ValueError as e:
-        raise DataError(f"{path}: cannot parse the table as numbers ({e})") from None
-    if data.ndim != 2:
-        raise DataError(f"{path}: rows have different numbers of {delim!r}-separated fields")
-    return data, header
+    return parse_table(read_text(path), path, delimiter=delim, header=True)
 
 
 def load_region_timeseries(

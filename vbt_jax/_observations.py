@@ -18,6 +18,7 @@ import numpy as np
 from ._errors import ArgumentError, DataError, LabelError, ShapeError
 from ._imaging import _read_table
 from ._labels import label_tuple
+from ._table import read_npy
 
 _RELMAT = "_relmat.dense.tsv"
 
@@ -172,10 +173,7 @@ def load_fc_matrix(
         if fc.ndim == 2 and fc.shape[0] == fc.shape[1]:
             file_labels, valid_diag = _relmat_labels(p, fc.shape[0])
     elif p.suffix.lower() == ".npy":
-        try:
-            fc = np.asarray(np.load(p, allow_pickle=False), dtype=np.float64)
-        except (OSError, ValueError, TypeError) as e:
-            raise DataError(f"{src}: not a readable numeric .npy array ({e})") from e
+        fc = read_npy(p)
     elif p.suffix.lower() in (".csv", ".tsv"):
         fc, header = _read_table(src)
         fc = np.asarray(fc, dtype=np.float64)
@@ -304,7 +302,7 @@ def load_band_powers(
     row_labels = None
     ext = os.path.splitext(src)[1].lower()
     if ext == ".npy":
-        data, header = np.asarray(np.load(src, allow_pickle=False), dtype=np.float64), None
+        data, header = read_npy(src), None
     elif ext in (".csv", ".tsv") and label_column is not None:
         import csv
 
