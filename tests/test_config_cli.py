@@ -185,6 +185,10 @@ def test_eeg_gain_path_shape_checked(tmp_path):
     path = _write(tmp_path, _edit(TINY, "bold = { tr = 100.0 }", 'eeg = { gain = "gain.npy" }'))
     with pytest.raises(ConfigError, match=r"\[monitors.eeg\] gain .* \(M, 4\) matrix"):
         build_experiment(load_config(path))
+    np.save(tmp_path / "gain.npy", np.ones((4, 6)))  # (N regions, M channels)
+    msg = r"gain.npy' looks transposed: its shape is \(4, 6\) but \(M channels, 4 regions\)"
+    with pytest.raises(ConfigError, match=msg + r" = \(6, 4\) is expected"):
+        build_experiment(load_config(path))
 
 
 def test_unreadable_and_invalid_toml(tmp_path):

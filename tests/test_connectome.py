@@ -33,7 +33,7 @@ from vbt_jax._connectome import (
     validate,
 )
 from vbt_jax._datasets import dk84, dk84_empirical_fc, dk84_fcd_reference
-from vbt_jax._errors import ConnectomeError
+from vbt_jax._errors import ConnectomeError, LabelError
 
 DK84_DIR = Path(__file__).resolve().parents[1] / "vbt_jax" / "data" / "dk84_hcp"
 PREFIX = "atlas-DesikanKilliany"
@@ -550,3 +550,95 @@ def test_bids_valid_diagonal_false_and_node_order(tmp_path):
     (tmp_path / "atlas-T_meas-sc_relmat.json").write_text(json.dumps(side))
     with pytest.raises(ConnectomeError, match=r"sc_relmat.dense.tsv: weights contain 2 non-finite"):
         load_bids_relmat(tmp_path, weights_measure="sc", lengths_measure="len")
+
+
+# --------------------------------------------------------------------------- bad input, named
+
+
+def test_duplicate_labels_name_the_file_labels_and_positions(tmp_path):
+    w = "0 1 1\n1 0 1\n1 1 0\n"
+    z = _write_zip(
+        tmp_path / "dup.zip",
+        {"weights.txt": w, "tract_lengths.txt": w, "centres.txt": "A 0 0 0\nB 1 1 1\nA 2 2 2\n"},
+    )
+    with pytest.raises(LabelError, match=r"dup.zip:centres.txt: duplicate region labels .*'A' "
+                       r"at positions 0, 2$"):  # fmt: skip
+        load_tvb_zip(z)
+    d = _copy_dk84(tmp_path / "bids")
+    nodes = d / f"{PREFIX}_nodeindices.tsv"
+    rows = nodes.read_text().splitlines()
+    header = rows[0].split("\t")
+    cells = rows[3].split("\t")  # matrix index 2 gets the label of index 0
+    cells[header.index("label")] = rows[1].split("\t")[header.index("label")]
+    rows[3] = "\t".join(cells)
+    nodes.write_text("\n".join(rows) + "\n")
+    first = rows[1].split("\t")[header.index("label")]
+    with pytest.raises(LabelError, match=rf"nodeindices.tsv: duplicate region labels .*"
+                       rf"'{re.escape(first)}' at positions 0, 2"):  # fmt: skip
+        load_bids_relmat(d)
+    with pytest.raises(LabelError, match=r"<array>: duplicate region labels .*'x' at positions "
+                       r"0, 1; 'y' at positions 2, 3"):  # fmt: skip
+        validate(np.ones((4, 4)), np.ones((4, 4)), ["x", "x", "y", "y"])
+
+
+def test_values_beyond_float32_are_named_with_the_largest(tmp_path):
+    w = _ring(4)
+    w[2, 3] = 1e300
+    np.save(tmp_path / "w.npy", w)
+    msg = r"w.npy: weights hold 1 value\(s\) beyond float32's range \(3.403e\+38\); the largest is "
+    with pytest.raises(ConnectomeError, match=msg + r"weights\[2, 3\] = 1e\+300"):
+        load_matrix(tmp_path / "w.npy")
+    ln = _ring(4) * 10.0
+    ln[0, 1], ln[1, 2] = 1e40, 2e40
+    np.savetxt(tmp_path / "l.csv", ln, delimiter=",")
+    np.save(tmp_path / "ok.npy", _ring(4))
+    with pytest.raises(ConnectomeError, match=r"l.csv: lengths hold 2 value\(s\) .* largest is "
+                       r"lengths\[1, 2\] = 2e\+40"):  # fmt: skip
+        load_matrix(tmp_path / "ok.npy", tmp_path / "l.csv")
+    with pytest.raises(ConnectomeError, match=r"Connectome 'big': weights hold .*= 1e\+300"):
+        Connectome(w, name="big")
+    # the largest float32 itself is accepted
+    ok = _ring(4) * float(np.finfo(np.float32).max)
+    validate(ok, np.zeros((4, 4)))
+
+
+def test_one_region_is_not_a_network(tmp_path):
+    np.save(tmp_path / "one.npy", np.ones((1, 1)))
+    with pytest.raises(ConnectomeError, match=r"one.npy: a network needs at least 2 regions, got "
+                       r"1 \(weights shape \(1, 1\)\)"):  # fmt: skip
+        load_matrix(tmp_path / "one.npy")
+    with pytest.raises(ConnectomeError, match="a network needs at least 2 regions, got 1"):
+        load_matrix(tmp_path / "one.npy", allow_isolated=True)
+
+
+def test_unusual_but_legitimate_connectomes_warn(tmp_path):
+    import warnings
+
+    from vbt_jax import DataWarning
+
+    w = _ring(4) + _ring(4).T
+    w[1, 1], w[3, 3] = 0.5, 2.0
+    np.save(tmp_path / "selfw.npy", w)
+    with pytest.warns(DataWarning, match=r"selfw.npy: 2 of 4 self-connections are non-zero "
+                      r"\(largest weights\[3, 3\] = 2\); they are used as given"):  # fmt: skip
+        c = load_matrix(tmp_path / "selfw.npy")
+    assert c.weights[3, 3] == 2.0  # used as given
+    # a BIDS relmat declared undirected whose weights are not symmetric
+    side = {"Directed": False, "ValidDiagonal": False,
+            "Axes": [{"Name": "row", "Size": 3}, {"Name": "column", "Size": 3}]}  # fmt: skip
+    (tmp_path / "atlas-T_meas-sc_relmat.dense.tsv").write_text("0\t1\t2\n1\t0\t5\n2\t3\t0\n")
+    (tmp_path / "atlas-T_meas-sc_relmat.json").write_text(json.dumps(side))
+    with pytest.warns(DataWarning, match=r"sc_relmat.dense.tsv: declared undirected \(\"Directed"
+                      r"\": false\) but the weights are not symmetric: weights\[1, 2\] = 5 vs "
+                      r"weights\[2, 1\] = 3; used as given"):  # fmt: skip
+        c = load_bids_relmat(tmp_path, weights_measure="sc", lengths_measure=None)
+    assert c.weights[1, 2] == 5.0 and c.weights[2, 1] == 3.0
+    side["Directed"] = True  # directed: asymmetry is expected, no warning
+    (tmp_path / "atlas-T_meas-sc_relmat.json").write_text(json.dumps(side))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        load_bids_relmat(tmp_path, weights_measure="sc", lengths_measure=None)
+        load_bids_relmat(DK84_DIR)  # the shipped data: zero diagonal, symmetric
+        dk84()
+        if _tvb_zip_dir().is_dir():  # TVB's connectomes have self-connections by design
+            assert np.count_nonzero(np.diag(tvb_connectivity(76).weights)) == 66

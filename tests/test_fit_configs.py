@@ -138,6 +138,12 @@ def test_fit_bold_errors(tmp_path):
         load_fit_config(_bold_config(tmp_path, f'bold = "{table.name}"\ntr = 0.72\ntime_axis = 2'))
     with pytest.raises(ConfigError, match="time_axis apply to a bold series"):
         load_fit_config(_bold_config(tmp_path, 'fc = "dk84"\ntime_axis = 1'))
+    # a region x time table read as time x region: refused before anything compiles
+    np.savetxt(tmp_path / "by_region.tsv", _subject_series(200).T, delimiter="\t")
+    cfg = load_fit_config(_bold_config(tmp_path, 'bold = "by_region.tsv"\ntr = 0.72'))
+    with pytest.raises(ShapeError, match=r"by_region.tsv: the table looks transposed: shape "
+                       r"\(84, 200\).*\[fit.data\] time_axis = 1"):  # fmt: skip
+        setup_fit(cfg)
 
 
 def test_validate_checks_the_fit_data_before_compiling(tmp_path, capsys):

@@ -290,3 +290,48 @@ def test_region_timeseries_validates():
         RegionTimeSeries(np.zeros((10, 3)), 1.0, ["a", "b"], "src")
     with pytest.raises(ArgumentError, match=r"src: tr must be a positive .*0\.0"):
         RegionTimeSeries(np.zeros((10, 3)), 0.0, ["a", "b", "c"], "src")
+
+
+def test_truncated_or_mislabelled_nifti_names_the_file(tmp_path):
+    """A half-copied .nii.gz fails only when its data are read (EOFError inside nibabel), a
+    text file named .nii.gz already at load: both are a DataError naming the file."""
+    rng = np.random.default_rng(4)
+    bp, ap = _write(tmp_path, rng.normal(size=(*SHAPE, 40)), _atlas())
+    raw = bp.read_bytes()
+    cut = tmp_path / "cut_bold.nii.gz"
+    cut.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(DataError, match=r"cut_bold.nii.gz: the BOLD image's data cannot be read; "
+                       r"the file looks truncated or corrupt \(EOFError"):  # fmt: skip
+        load_nifti_regions(cut, ap)
+    text = tmp_path / "notes.nii.gz"
+    text.write_text("subject 1, resting state\n")
+    with pytest.raises(DataError, match=r"notes.nii.gz: cannot read the BOLD image as a NIfTI "
+                       r"image"):  # fmt: skip
+        load_nifti_regions(text, ap)
+    with pytest.raises(DataError, match=r"notes.nii.gz: cannot read the atlas as a NIfTI image"):
+        load_nifti_regions(bp, text)
+    atlas_raw = ap.read_bytes()
+    cut_atlas = tmp_path / "cut_atlas.nii.gz"
+    cut_atlas.write_bytes(atlas_raw[: len(atlas_raw) - 40])
+    with pytest.raises(DataError, match=r"cut_atlas.nii.gz: (the atlas's data cannot be read|"
+                       r"cannot read the atlas as a NIfTI image)"):  # fmt: skip
+        load_nifti_regions(bp, cut_atlas)
+    with pytest.raises(DataError, match=r"nope.nii.gz: BOLD image file not found"):
+        load_nifti_regions(tmp_path / "nope.nii.gz", ap)
+
+
+def test_transposed_table_is_refused_naming_time_axis(tmp_path):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(120, 20))  # 120 volumes x 20 regions
+    np.save(tmp_path / "rt.npy", x.T)  # saved region by time
+    with pytest.raises(ShapeError, match=r"rt.npy: the table looks transposed: shape \(20, 120\) "
+                       r"with time_axis=0 \(rows are time points\) gives 20 time points for 120 "
+                       r"regions.*pass time_axis=1 \(in a fit config: \[fit.data\] time_axis = "
+                       r"1\)"):  # fmt: skip
+        load_region_timeseries(tmp_path / "rt.npy", tr=0.72)
+    ts = load_region_timeseries(tmp_path / "rt.npy", tr=0.72, time_axis=1, detrend=False)
+    np.testing.assert_allclose(ts.data, (x - x.mean(0)) / x.std(0), atol=1e-12)
+    np.save(tmp_path / "tr.npy", x)
+    with pytest.raises(ShapeError, match=r"tr.npy: the table looks transposed: shape \(120, 20\) "
+                       r"with time_axis=1 \(rows are regions\).*pass time_axis=0"):  # fmt: skip
+        load_region_timeseries(tmp_path / "tr.npy", tr=0.72, time_axis=1)

@@ -99,3 +99,14 @@ def test_tvb_eeg_gain_rank():
     # FIELD-NOTES: full row rank 62; the average reference removes exactly one dimension
     assert np.linalg.matrix_rank(gain) == 62
     assert np.linalg.matrix_rank(np.asarray(average_reference(gain, axis=0))) == 61
+
+
+def test_project_names_a_transposed_gain():
+    from vbt_jax import ShapeError
+
+    gain = np.ones((84, 62))  # (N, M) instead of (M, N)
+    with pytest.raises(ShapeError, match=r"gain looks transposed: its shape is \(M, N\) = \(84, "
+                       r"62\) but x has 84 regions \(shape \(5, 84\)\), so \(M, N\) = \(62, 84\) "
+                       r"is expected"):  # fmt: skip
+        project(gain, np.ones((5, 84)))
+    assert project(gain.T, np.ones((5, 84))).shape == (5, 62)

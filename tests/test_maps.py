@@ -105,7 +105,7 @@ def test_receptor_cortex_reproduces_hansen_table():
 
 
 def test_receptor_subcortex_single_study_is_the_file(dk84_labels):
-    m = receptor_map("5HT1a")
+    m = receptor_map("5HT1a", allow_missing=True)
     raw = _table("PET_parcellated", "scale033", "5HT1a_way_hc36_savli.csv").ravel()
     info = _region_info()
     for i, r in enumerate(info[:-1]):
@@ -131,7 +131,7 @@ def test_receptor_subcortex_single_study_is_the_file(dk84_labels):
 
 
 def test_d2_highest_in_striatum(dk84_labels):
-    m = receptor_map("d2")  # case-insensitive
+    m = receptor_map("d2", allow_missing=True)  # case-insensitive
     v = m.values
     assert m.labels[int(np.nanargmax(v))] in ("L.PU", "R.PU")
     striatum = [dk84_labels.index(f"{h}.{s}") for h in "LR" for s in ("CA", "PU")]
@@ -144,7 +144,7 @@ def test_d2_highest_in_striatum(dk84_labels):
 
 
 def test_meg_band_power_sums_to_one(dk84_labels):
-    bp = meg_band_power()
+    bp = meg_band_power(allow_missing=True)
     assert bp.band_names == ("delta", "theta", "alpha", "beta", "low_gamma", "high_gamma")
     assert bp.bands == ((2, 4), (5, 7), (8, 12), (15, 29), (30, 59), (60, 90))
     ok = ~bp.missing
@@ -165,7 +165,7 @@ def test_meg_band_power_sums_to_one(dk84_labels):
 
 
 def test_enigma_map_values_and_missing(dk84_labels):
-    m = enigma_map("Schizophrenia")
+    m = enigma_map("Schizophrenia", allow_missing=True)
     assert m.missing.sum() == 16
     col = _table("enigma_atrophy.csv")[:, ENIGMA_DISORDERS.index("schizophrenia")]
     assert np.nanmean(m.values) == pytest.approx(col.mean(), rel=1e-12)
@@ -174,7 +174,7 @@ def test_enigma_map_values_and_missing(dk84_labels):
 
 
 def test_zscore_and_fill_missing():
-    m = receptor_map("NMDA")
+    m = receptor_map("NMDA", allow_missing=True)
     z = m.zscore()
     assert np.nanmean(z.values) == pytest.approx(0.0, abs=1e-12)
     assert np.nanstd(z.values) == pytest.approx(1.0, rel=1e-12)
@@ -198,7 +198,7 @@ def test_labels_matching_nothing_are_named():
     labels = list(vbt.dk84().labels) + ["Brain-Stem"]
     with pytest.raises(LabelError, match="Brain-Stem"):
         receptor_map("D2", labels)
-    assert np.isnan(receptor_map("D2", labels, strict=False).values[-1])
+    assert np.isnan(receptor_map("D2", labels, strict=False, allow_missing=True).values[-1])
 
 
 def test_load_map_permuted_roundtrip(tmp_path, dk84_labels):
@@ -208,7 +208,9 @@ def test_load_map_permuted_roundtrip(tmp_path, dk84_labels):
     # exact labels, permuted rows
     p = tmp_path / "map.csv"
     p.write_text("label,value\n" + "".join(f"{dk84_labels[i]},{float(vals[i])!r}\n" for i in perm))
-    np.testing.assert_array_equal(load_map(p).values, vals)
+    with pytest.warns(vbt.DataWarning, match=r"map.csv: rows are not in the connectome's region "
+                      r"order; they were reordered by label"):  # fmt: skip
+        np.testing.assert_array_equal(load_map(p).values, vals)
     # FreeSurfer-style names in a TSV, cortex only: subcortex becomes NaN
     names = {
         lab: ("lh_" if lab[0] == "L" else "rh_") + DK_CORTEX[lab[2:]]
@@ -224,7 +226,8 @@ def test_load_map_permuted_roundtrip(tmp_path, dk84_labels):
             if dk84_labels[i] in names
         )
     )
-    m = load_map(q, label_column="name", value_column="thickness")
+    with pytest.warns(vbt.DataWarning, match="reordered by label"):
+        m = load_map(q, label_column="name", value_column="thickness", allow_missing=True)
     cortical = np.array([lab in names for lab in dk84_labels])
     np.testing.assert_array_equal(m.values[cortical], vals[cortical])
     assert m.missing.sum() == 16 and not m.missing[cortical].any()
@@ -277,3 +280,81 @@ def test_shipped_files_match_readme_checksums():
     for name, digest in sums.items():
         data = DATA.joinpath(*name.split("/")).read_bytes()
         assert hashlib.sha256(data).hexdigest() == digest, name
+
+
+def test_one_label_reader_for_every_caller(tmp_path):
+    """Maps, observations and interventions read a labels argument with one function: the forms
+    each accepted before (a sequence, a connectome, None, numbers as str) still give the same
+    tuple, and a lone str is refused by all of them."""
+    from vbt_jax._labels import check_unique, label_tuple, repeated
+    from vbt_jax._observations import load_fc_matrix
+    from vbt_jax.interventions import Drug, Occupancy
+
+    conn = vbt.dk84()
+    fc = tmp_path / "fc.npy"
+    np.save(fc, np.eye(2))
+    assert label_tuple(None) is None
+    assert label_tuple(conn) == conn.labels
+    assert label_tuple(["a", 3, "c"]) == ("a", "3", "c")
+    assert label_tuple(np.array(["L.BSTS", "R.BSTS"])) == ("L.BSTS", "R.BSTS")
+    for call in (
+        lambda: receptor_map("D2", "L.BSTS"),
+        lambda: load_fc_matrix(fc, labels="L.BSTS"),
+        lambda: Drug("d", np.ones(84), "a", 1.0, Occupancy(1.0)).regional_density("L.BSTS"),
+    ):
+        with pytest.raises(ArgumentError, match=r"must be a sequence of region names or a "
+                           r"connectome, got a str \('L.BSTS'\)"):  # fmt: skip
+            call()
+    # the maps' default stays DK-84 and the region-name normaliser is the same function
+    assert receptor_map("D2", allow_missing=True).labels == conn.labels
+    assert vbt.dk_key is dk_key and dk_key("ctx-lh-bankssts") == dk_key("L.BSTS")
+    assert repeated(["a", "b", "a", "c", "b", "a"]) == {"a": [0, 2, 5], "b": [1, 4]}
+    with pytest.raises(LabelError, match=r"f.csv: duplicate labels .*'a' at positions 0, 2, 5; "
+                       r"'b' at positions 1, 4$"):  # fmt: skip
+        check_unique(["a", "b", "a", "c", "b", "a"], "f.csv", what="labels")
+
+
+def test_maps_missing_regions_are_named_unless_allowed(tmp_path, dk84_labels):
+    with pytest.raises(LabelError, match=r"receptor map 'D2' .*no value for 2 of 84 regions \(the "
+                       r"source does not cover them\): \['L.CER', 'R.CER'\]; pass "
+                       r"allow_missing=True"):  # fmt: skip
+        receptor_map("D2")
+    with pytest.raises(LabelError, match=r"ENIGMA map 'adhd' .*no value for 16 of 84 regions.*"
+                       r"'L.TH'"):  # fmt: skip
+        enigma_map("adhd")
+    with pytest.raises(LabelError, match=r"MEG band power .*no value for 16 of 84 regions"):
+        meg_band_power()
+    # a file without two regions, and one with an n/a value
+    p = tmp_path / "m.csv"
+    p.write_text("label,value\n" + "".join(f"{lab},{k}\n" for k, lab in enumerate(dk84_labels[2:])))
+    with pytest.raises(LabelError, match=r"m.csv: no value for 2 of 84 regions \(absent from the "
+                       r"file\): \['L.BSTS', 'L.CACG'\]"):  # fmt: skip
+        load_map(p)
+    m = load_map(p, allow_missing=True)
+    assert list(np.flatnonzero(m.missing)) == [0, 1] and m.values[2] == 0.0
+    assert m.zscore().fill_missing(0.0).values[:2].tolist() == [0.0, 0.0]
+    cells = ["n/a" if lab == "R.TH" else str(k) for k, lab in enumerate(dk84_labels)]
+    p.write_text("label,value\n" + "".join(f"{lab},{c}\n" for lab, c in zip(dk84_labels, cells)))
+    with pytest.raises(DataError, match=r"m.csv: no value for 1 of 84 regions \(empty, n/a or "
+                       r"NaN in the file\): \['R.TH'\]"):  # fmt: skip
+        load_map(p)
+
+
+def test_map_file_densities_and_named_value_column(tmp_path, dk84_labels):
+    rng = np.random.default_rng(3)
+    d2, ht = rng.uniform(1, 2, 84), rng.uniform(1, 2, 84)
+    ht[40] = -0.25
+    p = tmp_path / "receptors.tsv"
+    p.write_text("region\tD2\t5HT2a\n" + "".join(
+        f"{lab}\t{float(d2[k])!r}\t{float(ht[k])!r}\n" for k, lab in enumerate(dk84_labels)
+    ))  # fmt: skip
+    m = load_map(p, label_column="region", value_column="D2", density=True)
+    np.testing.assert_array_equal(m.values, d2)
+    assert m.name == "receptors"
+    with pytest.raises(DataError, match=rf"receptors.tsv: densities must be >= 0, but region "
+                       rf"'{dk84_labels[40]}' \(region 40\) has -0.25; 1 negative"):  # fmt: skip
+        load_map(p, label_column="region", value_column="5HT2a", density=True)
+    # not declared a density (e.g. z-scores): negative values are fine
+    assert load_map(p, label_column="region", value_column="5HT2a").values[40] == -0.25
+    with pytest.raises(DataError, match=r"no column 'NMDA'; columns are \['region', 'D2', "):
+        load_map(p, label_column="region", value_column="NMDA")

@@ -187,7 +187,7 @@ def test_check_gain_names_both_sides(tmp_path):
 
 
 def test_load_band_powers_by_label(tmp_path):
-    meg = meg_band_power()
+    meg = meg_band_power(allow_missing=True)
     labels = vbt.dk84().labels
     rows = [i for i in np.random.default_rng(2).permutation(84) if not meg.missing[i]]
     text = "region," + ",".join(meg.band_names) + "\n"
@@ -216,3 +216,52 @@ def test_load_band_powers_plain_and_errors(tmp_path):
     np.save(tmp_path / "neg.npy", vals)
     with pytest.raises(DataError, match=r"neg\.npy.*row 2, band 'band_1' = -1"):
         load_band_powers(tmp_path / "neg.npy")
+
+
+def test_transposed_gain_is_named_with_both_shapes():
+    ts = SensorTimeSeries(np.random.default_rng(2).normal(size=(50, 62)), 250.0, list("y" * 62))
+    with pytest.raises(ShapeError, match=r"gain looks transposed: its shape is \(84, 62\) but \(M "
+                       r"channels, N regions\) = \(62, 84\) is expected"):  # fmt: skip
+        check_gain(np.zeros((84, 62)), ts, vbt.dk84())
+    with pytest.raises(
+        ShapeError, match=r"looks transposed: its shape is \(76, 62\) .* \(62, 76\)"
+    ):
+        check_gain(np.zeros((76, 62)), ts)
+    # a transposed-looking gain of the wrong size for the connectome is the plain mismatch
+    with pytest.raises(ShapeError, match=r"gain has 76 channels"):
+        check_gain(np.zeros((76, 62)), ts, vbt.dk84())
+
+
+def test_one_table_parser_for_matrices_fc_and_time_series(tmp_path):
+    """Connectome matrices, FC tables and time series share vbt_jax._table.parse_table: the same
+    cells, n/a and nan read alike, errors name the file and line in the caller's error class."""
+    from vbt_jax import ConnectomeError, load_matrix, load_region_timeseries
+    from vbt_jax._table import parse_table
+
+    data, names = parse_table("a\tb\n1\tn/a\n\n3\tnan\n", "t.tsv", header=True)
+    assert names == ["a", "b"] and data[0, 0] == 1.0 and np.isnan(data[:, 1]).all()
+    np.testing.assert_array_equal(parse_table("1 2\n3   4\n", "w.txt")[0], [[1, 2], [3, 4]])
+    with pytest.raises(DataError, match=r"x.csv: rows have different lengths \[2, 3\]; line 3 "):
+        parse_table("1,2\n\n3,4,5\n", "x.csv")
+    with pytest.raises(DataError, match=r"h.csv: the header has 3 names but the rows have 2"):
+        parse_table("a,b,c\n1,2\n", "h.csv", header=True)
+    with pytest.raises(ConnectomeError, match=r"m.csv: line 2 is not a row of numbers .*headers"):
+        parse_table("1,2\n3,x\n", "m.csv", error=ConnectomeError)
+    # a ragged time-series table: the line, as for a connectome (a DataError here)
+    (tmp_path / "ts.csv").write_text("1,2\n3,4\n5\n")
+    with pytest.raises(DataError, match=r"ts.csv: rows have different lengths .*line 3"):
+        load_region_timeseries(tmp_path / "ts.csv", tr=1.0)
+    (tmp_path / "w.csv").write_text("0,1\n1,0,1\n")
+    with pytest.raises(ConnectomeError, match=r"w.csv: rows have different lengths .*line 2"):
+        load_matrix(tmp_path / "w.csv")
+    # a BIDS FC relmat with the n/a diagonal BIDS uses: read, diagonal set to 1
+    fc = np.array([[1.0, 0.3, -0.2], [0.3, 1.0, 0.5], [-0.2, 0.5, 1.0]])
+    rows = [
+        "\t".join("n/a" if i == j else str(float(fc[i, j])) for j in range(3)) for i in range(3)
+    ]
+    (tmp_path / "sub-1_meas-r_relmat.dense.tsv").write_text("\n".join(rows) + "\n")
+    obs = load_fc_matrix(tmp_path / "sub-1_meas-r_relmat.dense.tsv")
+    np.testing.assert_array_equal(obs.fc, fc)
+    np.save(tmp_path / "s.npy", np.array(["a", "b"]))
+    with pytest.raises(DataError, match=r"s.npy: expected a numeric array, got dtype <U1"):
+        load_fc_matrix(tmp_path / "s.npy")

@@ -135,7 +135,7 @@ def test_predictions_match_direct_computation(run, twin_dir):
     labels = conn.labels
     ds = az.from_netcdf(out / "predictions.nc").predictions
     iu = np.triu_indices(len(labels), 1)
-    rho_d2 = vbt.receptor_map("D2", labels).values
+    rho_d2 = vbt.receptor_map("D2", labels, allow_missing=True).values
     ok = ~np.isnan(rho_d2)
     rho_d2 = np.where(ok, (rho_d2 - np.nanmin(rho_d2)) / (np.nanmax(rho_d2) - np.nanmin(rho_d2)), 0)
     Wl = W.copy()
@@ -249,6 +249,11 @@ def test_unstable_intervention_is_flagged(twin_dir, tmp_path):
         ('preset = "psychedelic_5ht2a"', 'preset = "lsd"', "preset must be one of"),
         ('kind = "lesion"', 'kind = "surgery"', r"\[predict.intervention.2\] kind must be one of"),
         ('receptor = "D2"', 'receptor = "D9"', "receptor 'D9' is neither a map file"),
+        (
+            'receptor = "D2"',
+            'receptor = "D2"\nvalue_column = "D2"',
+            "value_column apply to a recep",
+        ),
         ('regions = ["L.PCU"]', 'regions = ["L.XYZ"]', r"\[predict.intervention.2\].*L.XYZ"),
         ('targets = ["R.RMFG", "L.RMFG"]', "targets = []", "a stimulation needs targets"),
         ("efficacy = 0.4\n", "", "missing required key 'efficacy'"),
@@ -407,3 +412,33 @@ def test_validate_reads_the_twin_and_every_file_before_compiling(twin_dir, tmp_p
     bad = _config(tmp_path, twin_dir, CONFIG.replace('"R.RMFG"', '"R.XYZ"'), name="q.toml")
     assert main(["validate", str(bad)]) == 1
     assert "R.XYZ" in capsys.readouterr().err
+
+
+def test_receptor_map_file_with_a_named_column(twin_dir, tmp_path):
+    """A drug's receptor file is read by its label and value columns; its densities must be
+    >= 0 and cover every region unless the config says otherwise."""
+    from inference.treatment._twin import build_interventions
+
+    labels = vbt.dk84().labels
+    dens = np.linspace(0.5, 2.0, 84)
+    dens[7] = -0.5
+    rows = [f"{lab},{float(dens[k])!r},{1.0 + k}\n" for k, lab in enumerate(labels) if k != 3]
+    (tmp_path / "pet.csv").write_text("region,D2,D1\n" + "".join(rows))
+
+    def config(column, more=""):
+        drug = f'receptor = "pet.csv"\nlabel_column = "region"\nvalue_column = "{column}"\n'
+        text = CONFIG.replace('receptor = "D2"\n', drug + more)
+        return load_predict_config(_config(tmp_path, twin_dir, text))
+
+    absent = rf"pet.csv: no value for 1 of 84 regions \(absent from the file\): \['{labels[3]}'\]"
+    with pytest.raises(ConfigError, match=rf"\[predict.intervention.1\] \('d2'\): .*{absent}"):
+        build_interventions(config("D1"), labels)
+    drugs = build_interventions(config("D1", "allow_missing = true\n"), labels)
+    expect = np.arange(84) / 83.0  # the D1 column (1 + k) min-max scaled; region 3 absent: 0
+    expect[3] = 0.0
+    np.testing.assert_allclose(np.asarray(drugs["d2"].regional_density(labels)), expect, atol=1e-6)
+    with pytest.raises(ConfigError, match=rf"pet.csv: densities must be >= 0, but region "
+                       rf"'{labels[7]}' \(region 7\) has -0.5"):  # fmt: skip
+        build_interventions(config("D2", "allow_missing = true\n"), labels)
+    drugs = build_interventions(config("D2", "allow_missing = true\ndensity = false\n"), labels)
+    assert float(drugs["d2"].regional_density(labels)[7]) == 0.0  # the minimum of the map

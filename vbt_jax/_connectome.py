@@ -17,6 +17,7 @@ import bz2
 import json
 import os
 import re
+import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,11 +28,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._errors import ConnectomeError
+from ._errors import ConnectomeError, DataWarning
+from ._labels import check_unique
+from ._table import parse_table, read_npy, read_text
 
 PathLike = str | os.PathLike
 
 _TVB_SIZES = (66, 68, 76, 96, 192)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NORMALISATIONS = ("max", "log", "rowsum", None)
 
 
@@ -77,6 +81,43 @@ def _check_values(arr: np.ndarray, field: str, source: str) -> None:
             f"{source}: {field} must be non-negative, found {int(neg.sum())} negative value(s); "
             f"first at {field}[{', '.join(str(int(i)) for i in first)}] = {float(arr[first])}"
         )
+    # the simulator runs in float32 by default: such values become inf there, or (lengths)
+    # delay buffers no machine holds
+    if arr.size and float(arr.max()) > _FLOAT32_MAX:
+        at = tuple(int(i) for i in np.unravel_index(int(np.argmax(arr)), arr.shape))
+        raise ConnectomeError(
+            f"{source}: {field} hold {int((arr > _FLOAT32_MAX).sum())} value(s) beyond float32's "
+            f"range ({_FLOAT32_MAX:.4g}); the largest is {field}[{', '.join(map(str, at))}] = "
+            f"{float(arr[at]):.4g}. Rescale the data (or check the file's units)"
+        )
+
+
+def _warn_unusual(weights: np.ndarray, source: str, *, undirected: bool = False) -> None:
+    """:class:`DataWarning` for a file's legitimate but unusual weights: self-connections, and
+    an asymmetric matrix its metadata declare undirected. Both are used as given."""
+    diag = np.diag(weights)
+    nz = np.flatnonzero(diag)
+    if nz.size:
+        i = int(nz[np.argmax(np.abs(diag[nz]))])
+        warnings.warn(
+            f"{source}: {nz.size} of {diag.size} self-connections are non-zero (largest "
+            f"weights[{i}, {i}] = {diag[i]:.4g}); they are used as given. "
+            f"Connectome.without_diagonal() (or [connectome] remove_diagonal = true) drops them",
+            DataWarning,
+            stacklevel=3,
+        )
+    if undirected:
+        asym = np.abs(weights - weights.T)
+        if asym.max() > 0:
+            i, j = (int(k) for k in np.unravel_index(int(np.argmax(asym)), asym.shape))
+            warnings.warn(
+                f'{source}: declared undirected ("Directed": false) but the weights are not '
+                f"symmetric: weights[{i}, {j}] = {weights[i, j]:.6g} vs weights[{j}, {i}] = "
+                f"{weights[j, i]:.6g}; used as given (row = target, column = source). "
+                f"Connectome.symmetrised() (or [connectome] symmetrise = true) averages them",
+                DataWarning,
+                stacklevel=3,
+            )
 
 
 def _region_name(i: int, labels: Sequence[str] | None) -> str:
@@ -96,8 +137,9 @@ def validate(
 ) -> None:
     """Check a connectome's matrices before anything is built or compiled.
 
-    Checks, in this order: ``weights`` is a 2-D square matrix; ``lengths`` has the same shape;
-    ``labels`` (if given) has one entry per region; both matrices are finite and non-negative;
+    Checks, in this order: ``weights`` is a 2-D square matrix of at least 2 regions; ``lengths``
+    has the same shape; ``labels`` (if given) has one entry per region, each once; both matrices
+    are finite, non-negative and within float32's range;
     and (unless ``allow_isolated``) no region is isolated, i.e. has no non-zero weight in its row
     or its column outside the diagonal (a self-connection does not link a region to the network).
     A non-zero weight with zero length off the diagonal is allowed (a connection without delay).
@@ -112,7 +154,8 @@ def validate(
 
     Raises:
         ConnectomeError: naming ``source``, the field, the expected and received shape, or the
-            first offending index and value.
+            first offending index and value (the largest, for values beyond float32's range).
+        LabelError: repeated labels (each with its positions).
     """
     if _is_tracer(weights) or _is_tracer(lengths):
         raise ConnectomeError(
@@ -132,15 +175,21 @@ def validate(
             f"{source}: lengths shape {ln.shape} does not match weights shape {w.shape}"
         )
     n = w.shape[0]
+    if n < 2:
+        raise ConnectomeError(
+            f"{source}: a network needs at least 2 regions, got {n} (weights shape {w.shape})"
+        )
     if labels is not None and len(labels) != n:
         raise ConnectomeError(
             f"{source}: got {len(labels)} labels for {n} regions (weights shape {w.shape})"
         )
+    if labels is not None:
+        check_unique([str(s) for s in labels], source)
     for field, arr in (("weights", w), ("lengths", ln)):
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
             raise ConnectomeError(f"{source}: {field} must be numeric, got dtype {arr.dtype}")
         _check_values(arr, field, source)
-    if not allow_isolated and n > 1:
+    if not allow_isolated:
         off = w != 0
         np.fill_diagonal(off, False)
         isolated = np.flatnonzero(~off.any(axis=0) & ~off.any(axis=1))
@@ -346,44 +395,14 @@ class Connectome(eqx.Module):
 
 
 def _parse_matrix_text(text: str, source: str, delimiter: str | None = None) -> np.ndarray:
-    """Parse a numeric matrix; ``n/a`` and ``nan`` become NaN (reported later by validation).
-
-    ``delimiter=None`` auto-detects: tab if the first data line has one, else comma, else runs
-    of whitespace.
-    """
-    lines = [(k + 1, line) for k, line in enumerate(text.splitlines()) if line.strip()]
-    if not lines:
-        raise ConnectomeError(f"{source}: the file holds no matrix (empty)")
-    if delimiter is None:
-        first = lines[0][1]
-        delimiter = "\t" if "\t" in first else ("," if "," in first else None)
-    rows = []
-    for lineno, line in lines:
-        tokens = line.strip().split(delimiter) if delimiter else line.split()
-        try:
-            rows.append([float("nan") if t.strip().lower() == "n/a" else float(t) for t in tokens])
-        except ValueError as e:
-            raise ConnectomeError(
-                f"{source}: line {lineno} is not a row of numbers ({e}); headers or index "
-                f"columns are not supported"
-            ) from e
-    widths = {len(r) for r in rows}
-    if len(widths) != 1:
-        bad = next(lineno for (lineno, _), r in zip(lines, rows) if len(r) != len(rows[0]))
-        raise ConnectomeError(
-            f"{source}: rows have different lengths {sorted(widths)}; line {bad} has a different "
-            f"number of columns than line {lines[0][0]}"
-        )
-    return np.asarray(rows, dtype=np.float64)
+    """A headerless numeric matrix (:func:`vbt_jax._table.parse_table`); ``n/a`` and ``nan``
+    become NaN (reported later by validation); ``delimiter=None`` detects tab, comma or
+    whitespace from the first line."""
+    return parse_table(text, source, delimiter=delimiter, error=ConnectomeError)[0]
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise ConnectomeError(f"{path}: file not found") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConnectomeError(f"{path}: cannot read as text ({e})") from e
+    return read_text(path, ConnectomeError)
 
 
 # --------------------------------------------------------------------------- TVB zips
@@ -419,6 +438,7 @@ def _parse_tvb_centres(text: str, source: str) -> tuple[tuple[str, ...], np.ndar
         except ValueError as e:
             raise ConnectomeError(f"{source}: line {lineno}: bad coordinate ({e})") from e
         labels.append(tokens[0])
+    check_unique(labels, source)
     return tuple(labels), np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
 
 
@@ -486,6 +506,7 @@ def load_tvb_zip(path: PathLike, *, allow_isolated: bool = False) -> Connectome:
         if "centres" in members:
             labels, centres = _parse_tvb_centres(text("centres"), f"{path}:{members['centres']}")
     validate(weights, lengths, labels, source=str(path), allow_isolated=allow_isolated)
+    _warn_unusual(weights, str(path))
     if centres is not None and centres.shape[0] != weights.shape[0]:
         raise ConnectomeError(
             f"{path}: centres has {centres.shape[0]} rows for {weights.shape[0]} regions"
@@ -515,7 +536,10 @@ def tvb_connectivity(n_regions: int, *, allow_isolated: bool = True) -> Connecto
             "`pip install vbt_jax[bench]` or `pip install vbt_jax[dev]` (or `pip install tvb-data`)"
         ) from e
     path = Path(tvb_data.__file__).parent / "connectivity" / f"connectivity_{n_regions}.zip"
-    return load_tvb_zip(path, allow_isolated=allow_isolated)
+    with warnings.catch_warnings():
+        # TVB's own connectomes carry self-connections by design: no DataWarning for them
+        warnings.simplefilter("ignore", DataWarning)
+        return load_tvb_zip(path, allow_isolated=allow_isolated)
 
 
 # --------------------------------------------------------------------------- BIDS relmat
@@ -586,6 +610,7 @@ def _parse_nodeindices(text: str, n: int, source: str) -> tuple[str, ...]:
                 f"(expected each of 0..{n - 1} once)"
             )
         labels[idx] = row[label_col].strip()
+    check_unique(labels, source)  # type: ignore[arg-type]
     return tuple(labels)  # type: ignore[arg-type]
 
 
@@ -594,8 +619,9 @@ def _relmat_from_texts(
     sidecar_text: str | None,
     source: str,
     sidecar_source: str,
-) -> tuple[np.ndarray, list[str]]:
-    """Parse one dense relmat (+ sidecar): the matrix and the sidecar's node file names.
+) -> tuple[np.ndarray, list[str], bool]:
+    """Parse one dense relmat (+ sidecar): the matrix, the sidecar's node file names, and
+    whether the sidecar declares it undirected (``"Directed": false``).
 
     If the sidecar says ``"ValidDiagonal": false`` the diagonal carries no data and is set to 0.
     """
@@ -603,6 +629,7 @@ def _relmat_from_texts(
     if mat.shape[0] != mat.shape[1]:
         raise ConnectomeError(f"{source}: relmat must be square (N, N), got shape {mat.shape}")
     node_files: list[str] = []
+    undirected = False
     if sidecar_text is not None:
         try:
             meta = json.loads(sidecar_text)
@@ -611,10 +638,11 @@ def _relmat_from_texts(
         node_files = _check_sidecar(meta, mat.shape, sidecar_source)
         if meta.get("ValidDiagonal") is False:
             np.fill_diagonal(mat, 0.0)
-    return mat, node_files
+        undirected = meta.get("Directed") is False
+    return mat, node_files, undirected
 
 
-def _relmat_from_path(path: Path) -> tuple[np.ndarray, list[str]]:
+def _relmat_from_path(path: Path) -> tuple[np.ndarray, list[str], bool]:
     sidecar = path.with_name(path.name[: -len(".dense.tsv")] + ".json")
     side_text = _read_text(sidecar) if sidecar.is_file() else None
     return _relmat_from_texts(_read_text(path), side_text, str(path), str(sidecar))
@@ -672,7 +700,7 @@ def load_bids_relmat(
     else:
         raise ConnectomeError(f"{p}: no such file or directory")
 
-    weights, node_files = _relmat_from_path(wpath)
+    weights, node_files, undirected = _relmat_from_path(wpath)
     n = weights.shape[0]
     if lengths_measure is None:
         lengths = np.zeros_like(weights)
@@ -688,7 +716,7 @@ def load_bids_relmat(
                 f"{lpath}: lengths file not found (lengths_measure={lengths_measure!r}); pass "
                 f"lengths_measure=None for zero lengths"
             )
-        lengths, lnode_files = _relmat_from_path(lpath)
+        lengths, lnode_files, _ = _relmat_from_path(lpath)
         if lengths.shape != weights.shape:
             raise ConnectomeError(
                 f"{lpath}: lengths shape {lengths.shape} does not match weights shape "
@@ -704,6 +732,7 @@ def load_bids_relmat(
         npath = wpath.parent / node_files[0]
         labels = _parse_nodeindices(_read_text(npath), n, str(npath))
     validate(weights, lengths, labels, source=str(wpath), allow_isolated=allow_isolated)
+    _warn_unusual(weights, str(wpath), undirected=undirected)
     name = wpath.name.split("_meas-")[0] if "_meas-" in wpath.name else wpath.name
     return Connectome(weights, lengths, labels, None, name=name)
 
@@ -716,13 +745,7 @@ def _load_plain_matrix(path: Path) -> np.ndarray:
     if not path.is_file():
         raise ConnectomeError(f"{path}: file not found")
     if suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise ConnectomeError(f"{path}: not a readable .npy array ({e})") from e
-        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            raise ConnectomeError(f"{path}: expected a numeric array, got dtype {arr.dtype}")
-        return np.asarray(arr, dtype=np.float64)
+        return read_npy(path, ConnectomeError)
     if suffix in (".csv", ".tsv", ".txt"):
         return _parse_matrix_text(_read_text(path), str(path))
     raise ConnectomeError(f"{path}: unsupported matrix format {suffix!r} (.npy, .csv, .tsv, .txt)")
@@ -767,6 +790,7 @@ def load_matrix(
         lab_path = Path(labels)
         labels = tuple(s.strip() for s in _read_text(lab_path).splitlines() if s.strip())
     validate(weights, lengths, labels, source=lsource, allow_isolated=allow_isolated)
+    _warn_unusual(weights, str(wpath))
     return Connectome(weights, lengths, labels, None, name=wpath.stem)
 
 

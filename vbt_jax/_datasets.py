@@ -27,7 +27,7 @@ def _read_relmat(measure: str) -> np.ndarray:
     stem = f"{_PREFIX}_meas-{measure}_relmat"
     mat_res = _resource(stem + ".dense.tsv")
     side_res = _resource(stem + ".json")
-    mat, _ = _relmat_from_texts(
+    mat, _, _ = _relmat_from_texts(
         mat_res.read_text(encoding="utf-8"),
         side_res.read_text(encoding="utf-8"),
         source=f"vbt_jax/data/dk84_hcp/{stem}.dense.tsv",

@@ -16,6 +16,7 @@ import equinox as eqx
 import numpy as np
 
 from ._errors import ArgumentError, DataError, LabelError, ShapeError
+from ._table import parse_table, read_npy, read_text
 
 _MIN_POINTS = 10
 _TR_ATOL = 1e-3  # seconds
@@ -190,6 +191,34 @@ def _atlas_selection(
     return values, names
 
 
+def _load_image(path: str, what: str) -> Any:
+    """``nibabel.load`` with errors that name the file (missing, not an image, bad gzip)."""
+    import nibabel as nib
+
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: {what} file not found")
+    try:
+        return nib.load(path)
+    except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as e:
+        raise DataError(
+            f"{path}: cannot read the {what} as a NIfTI image ({type(e).__name__}: {e})"
+        ) from e
+
+
+def _read_data(img: Any, path: str, what: str, index: Any = ...) -> np.ndarray:
+    """The image's voxel data (``index`` of them), float64; a truncated or corrupt file (which
+    nibabel reports only when the data are read) is a :class:`DataError` naming it."""
+    import zlib
+
+    try:
+        return np.asarray(img.dataobj[index], dtype=np.float64)
+    except (EOFError, OSError, ValueError, zlib.error) as e:
+        raise DataError(
+            f"{path}: the {what}'s data cannot be read; the file looks truncated or corrupt "
+            f"({type(e).__name__}: {e})"
+        ) from e
+
+
 def _header_tr(img: Any, bold_path: str, tr: float | None) -> float:
     zooms = img.header.get_zooms()
     _, t_unit = img.header.get_xyzt_units()
@@ -252,16 +281,15 @@ def load_nifti_regions(
         A :class:`RegionTimeSeries` with data (T, N) float64, ``source`` the BOLD path.
 
     Raises:
-        DataError: BOLD not 4-D or atlas not 3-D, spatial shape or affine mismatch, non-integer
+        DataError: a file missing, not a NIfTI image, truncated or corrupt (naming it); BOLD
+            not 4-D or atlas not 3-D, spatial shape or affine mismatch, non-integer
             atlas, TR missing or inconsistent, requested labels absent, a region below
             ``min_voxels``, fewer than 10 volumes, a NaN or constant region series, a band
             outside (0, Nyquist).
     """
-    import nibabel as nib
-
     bold_path, atlas_path = os.fspath(bold_path), os.fspath(atlas_path)
-    bold = nib.load(bold_path)
-    atlas = nib.load(atlas_path)
+    bold = _load_image(bold_path, "BOLD image")
+    atlas = _load_image(atlas_path, "atlas")
     if len(bold.shape) != 4:
         raise ShapeError(
             f"{bold_path}: BOLD image must be 4-D (X, Y, Z, T), got shape {bold.shape}"
@@ -289,9 +317,11 @@ def load_nifti_regions(
         )
     tr = _header_tr(bold, bold_path, tr)
 
-    lab = np.asarray(atlas.dataobj)
+    lab = _read_data(atlas, atlas_path, "atlas")
     if not np.all(np.isfinite(lab)) or not np.all(np.mod(lab, 1) == 0):
-        raise DataError(f"{atlas_path}: atlas values must be integers (dtype {lab.dtype})")
+        raise DataError(
+            f"{atlas_path}: atlas values must be integers (dtype {atlas.get_data_dtype()})"
+        )
     lab = lab.astype(np.int64).reshape(-1, order="F")
     present = np.unique(lab)
     values, names = _atlas_selection(labels, present, atlas_path)
@@ -315,7 +345,7 @@ def load_nifti_regions(
     out = np.empty((t_len, len(values)), dtype=np.float64)
     for t0 in range(0, t_len, chunk):
         t1 = min(t_len, t0 + chunk)
-        vol = np.asarray(bold.dataobj[..., t0:t1], dtype=np.float64)
+        vol = _read_data(bold, bold_path, "BOLD image", (..., slice(t0, t1)))
         vol = vol.reshape(nvox, t1 - t0, order="F")[order]
         out[t0:t1] = (np.add.reduceat(vol, starts, axis=0) / counts[:, None]).T
 
@@ -336,30 +366,15 @@ def load_nifti_regions(
 
 
 def _read_table(path: str) -> tuple[np.ndarray, list[str] | None]:
-    """Numeric table from .npy/.csv/.tsv; a non-numeric first row of a text file is a header."""
+    """Numeric table from .npy/.csv/.tsv (:func:`vbt_jax._table.parse_table`: comma for .csv,
+    tab for .tsv); a non-numeric first row of a text file is a header of names."""
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
-        return np.load(path, allow_pickle=False), None
+        return read_npy(path), None
     if ext not in (".csv", ".tsv"):
         raise DataError(f"{path}: unsupported extension {ext!r}; expected .npy, .csv or .tsv")
     delim = "," if ext == ".csv" else "\t"
-    with open(path, encoding="utf-8") as f:
-        rows = [ln.rstrip("\r\n") for ln in f if ln.strip()]
-    if not rows:
-        raise DataError(f"{path}: file is empty")
-    header = None
-    first = [c.strip() for c in rows[0].split(delim)]
-    try:
-        [float(c) for c in first]
-    except ValueError:
-        header, rows = first, rows[1:]
-    try:
-        data = np.array([[float(c) for c in r.split(delim)] for r in rows], dtype=np.float64)
-    except ValueError as e:
-        raise DataError(f"{path}: cannot parse the table as numbers ({e})") from None
-    if data.ndim != 2:
-        raise DataError(f"{path}: rows have different numbers of {delim!r}-separated fields")
-    return data, header
+    return parse_table(read_text(path), path, delimiter=delim, header=True)
 
 
 def load_region_timeseries(
@@ -389,6 +404,8 @@ def load_region_timeseries(
         A :class:`RegionTimeSeries` with data (T, N) float64, ``source`` the path.
 
     Raises:
+        ShapeError: fewer time points than regions (the table looks transposed: the message
+            names ``time_axis``).
         DataError: unreadable or non-2-D table, bad time_axis or tr, wrong number of labels,
             fewer than 10 time points, a NaN or constant region series, a band outside
             (0, Nyquist).
@@ -405,9 +422,19 @@ def load_region_timeseries(
         raise ShapeError(f"{path}: expected a 2-D region-by-time array, got shape {data.shape}")
     if header is not None and time_axis != 0:
         raise DataError(f"{path}: a header row of names needs time_axis=0 (columns = regions)")
+    shape = data.shape
     if time_axis == 1:
         data = data.T
     n = data.shape[1]
+    if data.shape[0] < n:
+        rows = ("time points", "regions")[time_axis]
+        other = ("regions", "time points")[time_axis]
+        raise ShapeError(
+            f"{path}: the table looks transposed: shape {shape} with time_axis={time_axis} "
+            f"(rows are {rows}) gives {data.shape[0]} time points for {n} regions, fewer time "
+            f"points than regions. If its rows are {other}, pass time_axis={1 - time_axis} (in "
+            f"a fit config: [fit.data] time_axis = {1 - time_axis})"
+        )
     if labels is None:
         labels = header if header is not None else [f"region_{i}" for i in range(n)]
     if isinstance(labels, str):

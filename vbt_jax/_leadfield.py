@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from ._errors import ConnectomeError
+from ._errors import ConnectomeError, ShapeError
 
 
 def region_gain_from_vertices(
@@ -119,10 +119,17 @@ def project(gain: Array, x: Array, *, average_ref: bool = False) -> Array:
 
     Raises:
         ConnectomeError: if ``gain`` is not 2-D or its N does not match ``x.shape[-1]``.
+        ShapeError: ``gain`` looks transposed (its M matches ``x.shape[-1]``; both shapes given).
     """
     x = jnp.asarray(x)
     if jnp.ndim(gain) != 2:
         raise ConnectomeError(f"gain must have shape (M, N), got shape {jnp.shape(gain)}")
+    m, n = jnp.shape(gain)
+    if x.ndim >= 1 and x.shape[-1] != n and x.shape[-1] == m:
+        raise ShapeError(
+            f"gain looks transposed: its shape is (M, N) = {(m, n)} but x has {m} regions "
+            f"(shape {x.shape}), so (M, N) = {(n, m)} is expected; pass gain.T"
+        )
     if x.ndim < 1 or x.shape[-1] != jnp.shape(gain)[1]:
         raise ConnectomeError(
             f"x must have shape (..., N) with N = {jnp.shape(gain)[1]} from gain (M, N) = "

@@ -7,7 +7,8 @@ hemisphere, 7 subcortical regions per hemisphere and the brainstem. They are pla
 connectome by matching region names: DK-84 abbreviations (``"L.BSTS"``, ``"R.TH"``), Lausanne or
 FreeSurfer names (``"bankssts"``, ``"ctx-lh-bankssts"``, ``"Left-Thalamus-Proper"``) all resolve to
 the same (hemisphere, region) key. Regions without a value (cerebellum; subcortex for cortical
-maps) are NaN; the Lausanne brainstem has no DK-84 region and is dropped.
+maps) are an error naming them, or NaN with ``allow_missing=True``; the Lausanne brainstem has
+no DK-84 region and is dropped.
 
 Everything here is NumPy, run once at the edge; pass ``BrainMap.values`` to a model parameter.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
+import warnings
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -25,110 +26,12 @@ from typing import Any
 import equinox as eqx
 import numpy as np
 
-from ._errors import ArgumentError, DataError, LabelError, ShapeError
+from ._errors import ArgumentError, DataError, DataWarning, LabelError, ShapeError
+from ._labels import _CANON, DK_CORTEX, DK_SUBCORTEX, check_unique, dk_key, label_tuple
 from ._observations import BandPowers
 
 _DATA = ("data", "receptors_lausanne")
 _SRC = "vbt_jax/data/receptors_lausanne"
-
-#: Desikan-Killiany cortical regions: DK-84 abbreviation -> Lausanne/FreeSurfer name.
-DK_CORTEX: dict[str, str] = {
-    "BSTS": "bankssts",
-    "CACG": "caudalanteriorcingulate",
-    "CMFG": "caudalmiddlefrontal",
-    "CU": "cuneus",
-    "EC": "entorhinal",
-    "FG": "fusiform",
-    "IPG": "inferiorparietal",
-    "ITG": "inferiortemporal",
-    "ICG": "isthmuscingulate",
-    "LOG": "lateraloccipital",
-    "LOFG": "lateralorbitofrontal",
-    "LG": "lingual",
-    "MOFG": "medialorbitofrontal",
-    "MTG": "middletemporal",
-    "PHIG": "parahippocampal",
-    "PaCG": "paracentral",
-    "POP": "parsopercularis",
-    "POR": "parsorbitalis",
-    "PTR": "parstriangularis",
-    "PCAL": "pericalcarine",
-    "PoCG": "postcentral",
-    "PCG": "posteriorcingulate",
-    "PrCG": "precentral",
-    "PCU": "precuneus",
-    "RACG": "rostralanteriorcingulate",
-    "RMFG": "rostralmiddlefrontal",
-    "SFG": "superiorfrontal",
-    "SPG": "superiorparietal",
-    "STG": "superiortemporal",
-    "SMG": "supramarginal",
-    "FP": "frontalpole",
-    "TP": "temporalpole",
-    "TTG": "transversetemporal",
-    "IN": "insula",
-}
-#: Subcortical regions of DK-84 (and the cerebellum, which the Lausanne maps lack).
-DK_SUBCORTEX: dict[str, str] = {
-    "TH": "thalamus",
-    "CA": "caudate",
-    "PU": "putamen",
-    "PA": "pallidum",
-    "HI": "hippocampus",
-    "AM": "amygdala",
-    "AC": "accumbens",
-    "CER": "cerebellum",
-}
-_ALIASES = {
-    "thalamusproper": "thalamus",
-    "accumbensarea": "accumbens",
-    "cerebellumcortex": "cerebellum",
-}
-
-
-def _canon_names() -> dict[str, str]:
-    out = {}
-    for table in (DK_CORTEX, DK_SUBCORTEX):
-        for abbr, name in table.items():
-            out[abbr.lower()] = name
-            out[name] = name
-    out.update(_ALIASES)
-    return out
-
-
-_CANON = _canon_names()
-_HEMI_PREFIX = re.compile(r"^(?:ctx[-_])?(lh|rh|l|r|left|right)[-_.]", flags=re.IGNORECASE)
-_HEMI_SUFFIX = re.compile(r"[-_.](lh|rh|l|r|left|right)$", flags=re.IGNORECASE)
-
-
-def dk_key(label: str) -> tuple[str, str] | None:
-    """The (hemisphere, Desikan-Killiany name) a region label denotes, or None.
-
-    Recognises DK-84 abbreviations with a hemisphere prefix (``"L.BSTS"``, ``"R.PaCG"``), and
-    full names with a prefix or suffix (``"lh_bankssts"``, ``"ctx-rh-precuneus"``,
-    ``"Left-Thalamus-Proper"``, ``"insula_R"``); case, ``-``, ``_`` and ``.`` in the name are
-    ignored.
-
-    Args:
-        label: one region name.
-
-    Returns:
-        ``("L" | "R", name)`` with ``name`` a key of the DK name tables (e.g. ``"thalamus"``,
-        ``"cerebellum"``), or None if the label is not a lateralised DK region.
-    """
-    s = str(label).strip()
-    m = _HEMI_PREFIX.match(s)
-    if m:
-        hemi, rest = m.group(1), s[m.end() :]
-    else:
-        m = _HEMI_SUFFIX.search(s)
-        if not m:
-            return None
-        hemi, rest = m.group(1), s[: m.start()]
-    name = _CANON.get(re.sub(r"[-_. ]", "", rest).lower())
-    if name is None:
-        return None
-    return ("L" if hemi.lower() in ("l", "lh", "left") else "R"), name
 
 
 def _labels_of(labels: Any) -> tuple[str, ...]:
@@ -136,12 +39,8 @@ def _labels_of(labels: Any) -> tuple[str, ...]:
     if labels is None:
         from ._datasets import dk84
 
-        labels = dk84().labels
-    elif hasattr(labels, "labels"):
-        labels = labels.labels
-    if isinstance(labels, str):
-        raise ArgumentError("labels must be a sequence of region names or a connectome, got a str")
-    out = tuple(str(s) for s in labels)
+        labels = dk84()
+    out = label_tuple(labels)
     if not out:
         raise ArgumentError("labels is empty")
     return out
@@ -260,14 +159,34 @@ def _cortex_rows() -> np.ndarray:
     return np.array([i for i, k in enumerate(keys) if k is not None and k[1] in cortex])
 
 
-def _place(values: np.ndarray, rows: np.ndarray, labels: Any, strict: bool) -> np.ndarray:
-    """Put values of Lausanne rows ``rows`` (values[..., k] for row rows[k]) on ``labels``."""
+def _missing_error(what: str, labels: Sequence[str], missing: np.ndarray, why: str) -> str:
+    names = [labels[i] for i in np.flatnonzero(missing)]
+    more = f" ... ({len(names)} in all)" if len(names) > 20 else ""
+    return (
+        f"{what}: no value for {len(names)} of {len(labels)} regions ({why}): {names[:20]}{more}; "
+        f"pass allow_missing=True to keep them NaN (then BrainMap.fill_missing(value) fills "
+        f"them), or give a map that covers every region"
+    )
+
+
+def _place(
+    values: np.ndarray, rows: np.ndarray, labels: Any, strict: bool, what: str, allow_missing: bool
+) -> np.ndarray:
+    """Put values of Lausanne rows ``rows`` (values[..., k] for row rows[k]) on ``labels``.
+
+    Raises :class:`LabelError` for DK regions the source has no value for, unless
+    ``allow_missing`` (labels that are no DK region, accepted by ``strict=False``, stay NaN).
+    """
     lk = _lausanne_keys()
     by_key = {lk[r]: k for k, r in enumerate(rows) if lk[r] is not None}
     out = np.full((len(labels),) + values.shape[1:], np.nan)
-    for i, key in enumerate(_target_index(labels, strict)):
+    keys = _target_index(labels, strict)
+    for i, key in enumerate(keys):
         if key in by_key:
             out[i] = values[by_key[key]]
+    absent = np.array([k is not None and k not in by_key for k in keys])
+    if absent.any() and not allow_missing:
+        raise LabelError(_missing_error(what, labels, absent, "the source does not cover them"))
     return out
 
 
@@ -342,7 +261,9 @@ def receptor_density(name: str) -> np.ndarray:
     return np.tensordot(weights, np.stack(z), axes=1) / weights.sum()
 
 
-def receptor_map(name: str, labels: Any = None, *, strict: bool = True) -> BrainMap:
+def receptor_map(
+    name: str, labels: Any = None, *, strict: bool = True, allow_missing: bool = False
+) -> BrainMap:
     """Receptor or transporter density (PET, Hansen et al. 2022) on a connectome's regions.
 
     Cortex and subcortex (thalamus, caudate, putamen, pallidum, accumbens, hippocampus,
@@ -357,17 +278,22 @@ def receptor_map(name: str, labels: Any = None, *, strict: bool = True) -> Brain
             MOR NET NMDA VAChT`` (case-insensitive).
         labels: target region names (sequence, or a connectome); None for ``dk84().labels``.
         strict: raise on labels that are not DK regions (else leave them NaN).
+        allow_missing: keep regions the PET data do not cover (the cerebellum) as NaN; by
+            default they are an error naming them.
 
     Returns:
         A :class:`BrainMap` in the units of the PET study (one study) or in cortical SD units
         (several studies); z-score it before use as a heterogeneity map.
 
     Raises:
-        DataError: unknown receptor (lists valid names); labels that match no DK region.
+        ArgumentError: unknown receptor (lists valid names).
+        LabelError: labels that match no DK region; regions without a value (names them)
+            unless ``allow_missing``.
     """
     labels = _labels_of(labels)
     key = _lookup(name, list(RECEPTOR_TRACERS), "receptor")
-    values = _place(receptor_density(key), np.arange(83), labels, strict)
+    what = f"receptor map {key!r} (Hansen et al. 2022 PET)"
+    values = _place(receptor_density(key), np.arange(83), labels, strict, what, allow_missing)
     studies = RECEPTOR_TRACERS[key]
     unit = "study units" if len(studies) == 1 else "cortical-SD units, subject-weighted mean"
     src = (
@@ -388,7 +314,9 @@ MEG_BANDS: dict[str, tuple[float, float]] = {
 }
 
 
-def meg_band_power(labels: Any = None, *, strict: bool = True) -> BandPowers:
+def meg_band_power(
+    labels: Any = None, *, strict: bool = True, allow_missing: bool = False
+) -> BandPowers:
     """Group-average MEG relative band power per cortical region (Hansen et al. 2022).
 
     Source-level resting MEG of 33 HCP subjects; in each region the six band powers sum to 1
@@ -398,16 +326,21 @@ def meg_band_power(labels: Any = None, *, strict: bool = True) -> BandPowers:
     Args:
         labels: target region names (sequence, or a connectome); None for ``dk84().labels``.
         strict: raise on labels that are not DK regions (else leave them NaN).
+        allow_missing: keep the regions without MEG power (subcortex, cerebellum) as NaN rows;
+            by default they are an error naming them.
 
     Returns:
         A :class:`vbt_jax.BandPowers` with ``values`` (N, 6), NaN rows for subcortex and the
         cerebellum, ``band_names`` and ``bands`` (:data:`MEG_BANDS`).
 
     Raises:
-        DataError: labels that match no DK region.
+        LabelError: labels that match no DK region; regions without a value (names them)
+            unless ``allow_missing``.
     """
     labels = _labels_of(labels)
-    values = _place(_read_rows("MEG", "power_scale033.csv"), _cortex_rows(), labels, strict)
+    what = "MEG band power (Hansen et al. 2022, cortex only)"
+    rows = _read_rows("MEG", "power_scale033.csv")
+    values = _place(rows, _cortex_rows(), labels, strict, what, allow_missing)
     src = f"Hansen et al. 2022 MEG relative power (33 HCP subjects); CC BY-NC-SA 4.0, {_SRC}"
     return BandPowers(values, labels, MEG_BANDS, source=src)
 
@@ -430,7 +363,9 @@ ENIGMA_DISORDERS: tuple[str, ...] = (
 )
 
 
-def enigma_map(disorder: str, labels: Any = None, *, strict: bool = True) -> BrainMap:
+def enigma_map(
+    disorder: str, labels: Any = None, *, strict: bool = True, allow_missing: bool = False
+) -> BrainMap:
     """ENIGMA cortical-thickness case-control effect sizes (Cohen's d), cortex only.
 
     Negative values mean thinner cortex in patients. Subcortex and cerebellum are NaN.
@@ -440,14 +375,19 @@ def enigma_map(disorder: str, labels: Any = None, *, strict: bool = True) -> Bra
             Parkinson's disease), case-insensitive.
         labels: target region names (sequence, or a connectome); None for ``dk84().labels``.
         strict: raise on labels that are not DK regions (else leave them NaN).
+        allow_missing: keep the regions without a value (subcortex, cerebellum) as NaN; by
+            default they are an error naming them.
 
     Raises:
-        DataError: unknown disorder (lists valid names); labels that match no DK region.
+        ArgumentError: unknown disorder (lists valid names).
+        LabelError: labels that match no DK region; regions without a value (names them)
+            unless ``allow_missing``.
     """
     labels = _labels_of(labels)
     key = _lookup(disorder, ENIGMA_DISORDERS, "ENIGMA disorder")
     col = _read_rows("enigma_atrophy.csv")[:, ENIGMA_DISORDERS.index(key)]
-    values = _place(col, _cortex_rows(), labels, strict)
+    what = f"ENIGMA map {key!r} (cortex only)"
+    values = _place(col, _cortex_rows(), labels, strict, what, allow_missing)
     src = f"ENIGMA cortical thickness Cohen's d via Hansen et al. 2022; CC BY-NC-SA 4.0, {_SRC}"
     return BrainMap(values, key, labels, src)
 
@@ -476,9 +416,7 @@ def match_labels(
             and gives the counts).
     """
     source, target = [str(s) for s in source], [str(s) for s in target]
-    dup = sorted({s for s in source if source.count(s) > 1})
-    if dup:
-        raise LabelError(f"{what}: duplicate labels {dup[:10]}")
+    check_unique(source, what, what="labels")
     if set(source) <= set(target):
         pos = {s: i for i, s in enumerate(source)}
         return np.array([pos.get(t, -1) for t in target])
@@ -525,26 +463,38 @@ def load_map(
     label_column: str = "label",
     value_column: str = "value",
     name: str | None = None,
+    allow_missing: bool = False,
+    density: bool = False,
 ) -> BrainMap:
     """Load a user's regional map and place it on a connectome's regions.
 
-    ``.csv``/``.tsv``: a header row, a label column and a value column; rows are matched to the
-    connectome by label (exactly, or as Desikan-Killiany names, see :func:`match_labels`), so row
-    order does not matter. Connectome regions absent from the file are NaN. Empty cells and
-    ``n/a`` are NaN. ``.npy``: a 1-D array already in connectome order.
+    ``.csv``/``.tsv``: a header row, a label column and a value column (a table of several maps,
+    e.g. one column per receptor, is read one column at a time by ``value_column``); rows are
+    matched to the connectome by label (exactly, or as Desikan-Killiany names, see
+    :func:`match_labels`), so row order does not matter, but rows that had to be reordered are
+    mentioned with a :class:`~vbt_jax.DataWarning`. Empty cells and ``n/a`` are missing
+    values. ``.npy``: a 1-D array already in connectome order.
 
     Args:
         path: the file.
         labels: target region names (sequence, or a connectome); None for ``dk84().labels``.
         label_column, value_column: column names in a text table.
         name: map name; the file stem if None.
+        allow_missing: connectome regions absent from the file, or with an empty/``n/a``/NaN
+            value, become NaN (fill them with :meth:`BrainMap.fill_missing`); by default they
+            are an error naming them.
+        density: the values are densities (receptor binding, cell counts): a negative value is
+            an error naming the region and the value.
 
     Returns:
         A :class:`BrainMap` with ``source`` the path.
 
     Raises:
-        DataError: unreadable file, missing columns, non-numeric or infinite values, file labels
-            matching no connectome region (names them, with counts), or a .npy of wrong shape.
+        DataError: unreadable file, missing columns, non-numeric or infinite values, NaN values
+            (unless ``allow_missing``), a negative value with ``density``.
+        LabelError: duplicate labels, file labels matching no connectome region (names them,
+            with counts), connectome regions absent from the file (unless ``allow_missing``).
+        ShapeError: a .npy of the wrong shape.
     """
     path = os.fspath(path)
     labels = _labels_of(labels)
@@ -552,23 +502,55 @@ def load_map(
     if not os.path.isfile(path):
         raise DataError(f"{path}: file not found")
     ext = os.path.splitext(path)[1].lower()
+    absent = np.zeros(len(labels), bool)
     if ext == ".npy":
-        arr = np.load(path, allow_pickle=False)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise DataError(f"{path}: not a readable .npy array ({e})") from e
         if arr.ndim != 1 or arr.shape[0] != len(labels):
             raise ShapeError(
                 f"{path}: a .npy map must be (N,) in connectome order with N = {len(labels)}, "
                 f"got shape {arr.shape}"
             )
+        if not np.issubdtype(arr.dtype, np.number):
+            raise DataError(f"{path}: expected a numeric array, got dtype {arr.dtype}")
         values = np.asarray(arr, dtype=np.float64)
     elif ext in (".csv", ".tsv"):
         names, vals = _read_label_table(path, label_column, value_column)
         idx = match_labels(names, labels, what=path)
-        values = np.where(idx >= 0, vals[np.maximum(idx, 0)], np.nan)
+        absent = idx < 0
+        values = np.where(absent, np.nan, vals[np.maximum(idx, 0)])
+        found = idx[~absent]
+        if np.any(np.diff(found) < 0):
+            first = int(np.flatnonzero(np.diff(found) < 0)[0]) + 1
+            i = int(np.flatnonzero(~absent)[first])
+            warnings.warn(
+                f"{path}: rows are not in the connectome's region order; they were reordered "
+                f"by label (e.g. {labels[i]!r}, region {i}, is row {int(idx[i]) + 2} of the "
+                f"file)",
+                DataWarning,
+                stacklevel=2,
+            )
     else:
         raise DataError(f"{path}: unsupported extension {ext!r}; expected .csv, .tsv or .npy")
     if np.isinf(values).any():
         i = int(np.flatnonzero(np.isinf(values))[0])
         raise DataError(f"{path}: value for {labels[i]!r} is infinite")
+    if not allow_missing:
+        if absent.any():
+            raise LabelError(_missing_error(path, labels, absent, "absent from the file"))
+        nan = np.isnan(values)
+        if nan.any():
+            raise DataError(_missing_error(path, labels, nan, "empty, n/a or NaN in the file"))
+    if density:
+        neg = np.flatnonzero(values < 0)
+        if neg.size:
+            i = int(neg[0])
+            raise DataError(
+                f"{path}: densities must be >= 0, but region {labels[i]!r} (region {i}) has "
+                f"{values[i]:g}; {neg.size} negative value(s) in all"
+            )
     return BrainMap(values, name, labels, path)
 
 

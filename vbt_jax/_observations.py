@@ -17,18 +17,10 @@ import numpy as np
 
 from ._errors import ArgumentError, DataError, LabelError, ShapeError
 from ._imaging import _read_table
+from ._labels import label_tuple
+from ._table import read_npy
 
 _RELMAT = "_relmat.dense.tsv"
-
-
-def _label_tuple(labels: Any) -> tuple[str, ...] | None:
-    if labels is None:
-        return None
-    if hasattr(labels, "labels"):
-        labels = labels.labels
-    if isinstance(labels, str):
-        raise ArgumentError("labels must be a sequence of region names or a connectome, got a str")
-    return tuple(str(s) for s in labels)
 
 
 # ------------------------------------------------------------------ functional connectivity
@@ -181,10 +173,7 @@ def load_fc_matrix(
         if fc.ndim == 2 and fc.shape[0] == fc.shape[1]:
             file_labels, valid_diag = _relmat_labels(p, fc.shape[0])
     elif p.suffix.lower() == ".npy":
-        try:
-            fc = np.asarray(np.load(p, allow_pickle=False), dtype=np.float64)
-        except (OSError, ValueError, TypeError) as e:
-            raise DataError(f"{src}: not a readable numeric .npy array ({e})") from e
+        fc = read_npy(p)
     elif p.suffix.lower() in (".csv", ".tsv"):
         fc, header = _read_table(src)
         fc = np.asarray(fc, dtype=np.float64)
@@ -201,7 +190,7 @@ def load_fc_matrix(
     fc = 0.5 * (fc + fc.T)
     np.clip(fc, -1.0, 1.0, out=fc)
     n = fc.shape[0]
-    want = _label_tuple(labels)
+    want = label_tuple(labels)
     if want is not None:
         if len(want) != n:
             raise ShapeError(f"{src}: {n} regions in the FC but {len(want)} labels given")
@@ -309,11 +298,11 @@ def load_band_powers(
     src = os.fspath(path)
     if not os.path.isfile(src):
         raise DataError(f"{src}: file not found")
-    want = _label_tuple(labels)
+    want = label_tuple(labels)
     row_labels = None
     ext = os.path.splitext(src)[1].lower()
     if ext == ".npy":
-        data, header = np.asarray(np.load(src, allow_pickle=False), dtype=np.float64), None
+        data, header = read_npy(src), None
     elif ext in (".csv", ".tsv") and label_column is not None:
         import csv
 
@@ -548,11 +537,20 @@ def check_gain(gain: Any, ts: SensorTimeSeries, connectome: Any = None) -> None:
         connectome: optional; its region count must equal N.
 
     Raises:
-        DataError: gain not 2-D, channel count or region count mismatch (names both sides).
+        ShapeError: gain not 2-D, channel count or region count mismatch (names both sides),
+            or a gain that looks transposed (N, M) (gives both shapes).
     """
     shape = np.shape(gain)
     if len(shape) != 2:
         raise ShapeError(f"gain must be (M channels, N regions), got shape {shape}")
+    n = None if connectome is None else int(np.shape(connectome.weights)[-1])
+    m = ts.n_channels
+    if shape[0] != m and shape[1] == m and (n is None or shape[0] == n):
+        expected = f"({m}, {shape[0]})" if n is None else f"({m}, {n})"
+        raise ShapeError(
+            f"gain looks transposed: its shape is {shape} but (M channels, N regions) = "
+            f"{expected} is expected ({ts.source} has {m} channels); pass gain.T"
+        )
     if shape[0] != ts.n_channels:
         raise ShapeError(
             f"gain has {shape[0]} channels (shape {shape}) but {ts.source} has {ts.n_channels}"

@@ -87,9 +87,9 @@ def resolve_map(name: str, connectome, base: Path) -> Any:
     if name == "strength":
         m = vbt.node_strength_map(connectome)
     elif name.startswith("receptor:"):
-        m = vbt.receptor_map(name.split(":", 1)[1], labels)
+        m = vbt.receptor_map(name.split(":", 1)[1], labels, allow_missing=True)
     elif name.startswith("enigma:"):
-        m = vbt.enigma_map(name.split(":", 1)[1], labels)
+        m = vbt.enigma_map(name.split(":", 1)[1], labels, allow_missing=True)
     else:
         p = Path(name).expanduser()
         p = p if p.is_absolute() else base / p
@@ -98,7 +98,7 @@ def resolve_map(name: str, connectome, base: Path) -> Any:
                 f"map {name!r}: not 'strength', 'receptor:<name>', 'enigma:<disorder>' nor an "
                 f"existing file ({p})"
             )
-        m = vbt.load_map(p, labels)
+        m = vbt.load_map(p, labels, allow_missing=True)
     return np.asarray(m.zscore().fill_missing(0.0).values, float)
 
 
@@ -192,7 +192,7 @@ def setup_fit(cfg: FitConfig, *, learn_centring: bool = True) -> FitSetup:
     bands = None
     if cfg.band_power is not None:
         if cfg.band_power == "meg_hansen":
-            bp = vbt.meg_band_power(conn)
+            bp = vbt.meg_band_power(conn, allow_missing=True)  # masked below
         else:
             bp = vbt.load_band_powers(cfg.band_power, labels=conn.labels)
         values = np.asarray(bp.values, float)

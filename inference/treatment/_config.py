@@ -19,6 +19,11 @@ A predict config names a fitted twin (the run folder of ``vbt fit``: ``posterior
     name = "psilocybin-like"
     kind = "drug"
     preset = "psychedelic_5ht2a" # or receptor = "5HT2a" / a map file + efficacy + mode
+                                 # a file: .npy in region order, or a .csv/.tsv read by
+                                 # label_column ("label") and value_column ("value"); its
+                                 # values are densities (>= 0; density = false for z-scores)
+                                 # and it covers every region (allow_missing = true: the
+                                 # regions it lacks get no drug effect)
     efficacy = -0.5              # optional: override the preset's (relative change of a)
     ec50 = 1.0                   # occupancy: ec50 (dose unit), hill, emax
     hill = 1.0
@@ -88,7 +93,12 @@ _DRUG = (
     "ec50",
     "hill",
     "emax",
+    "label_column",
+    "value_column",
+    "density",
+    "allow_missing",
 )
+_MAP_FILE_KEYS = ("label_column", "value_column", "density", "allow_missing")
 _LESION = ("name", "kind", "regions", "edges", "factor", "directed")
 _STIM = ("name", "kind", "targets", "amplitude", "onset", "duration")
 _PRESETS = ("psychedelic_5ht2a", "antipsychotic_d2", "ketamine_nmda", "benzodiazepine_gabaa")
@@ -196,6 +206,10 @@ def _intervention(path: Path, i: int, table: Any, base: Path) -> InterventionSpe
                 if not p.exists():
                     raise t.error(f"receptor map file {rec!r} not found (resolved to {p})")
                 s["receptor_file"] = p.resolve()
+                s["label_column"] = t.string("label_column", "label")
+                s["value_column"] = t.string("value_column", "value")
+                s["density"] = t.boolean("density", True)
+                s["allow_missing"] = t.boolean("allow_missing", False)
             else:
                 names = tuple(vbt.RECEPTOR_TRACERS)
                 if rec not in names:
@@ -208,6 +222,9 @@ def _intervention(path: Path, i: int, table: Any, base: Path) -> InterventionSpe
             s["mode"] = t.choice("mode", ("scale", "add"), "scale")
             if not t.has("efficacy"):
                 raise t.error("missing required key 'efficacy' (a drug given by receptor)")
+        extra = [k for k in _MAP_FILE_KEYS if t.has(k)] if "receptor_file" not in s else []
+        if extra:
+            raise t.error(f"{', '.join(extra)} apply to a receptor map file (receptor = '*.csv')")
         if t.has("efficacy"):
             s["efficacy"] = t.number("efficacy", lower="any")
         s["map_transform"] = _TRANSFORMS[t.choice("map_transform", tuple(_TRANSFORMS), "minmax")]

@@ -136,7 +136,15 @@ def build_interventions(cfg: PredictConfig, labels: tuple[str, ...]) -> dict[str
                     )
                 else:
                     if "receptor_file" in s:
-                        receptor = np.asarray(vbt.load_map(s["receptor_file"], labels).values)
+                        receptor = vbt.load_map(
+                            s["receptor_file"],
+                            labels,
+                            label_column=s["label_column"],
+                            value_column=s["value_column"],
+                            density=s["density"],
+                            allow_missing=s["allow_missing"],
+                        )
+                        receptor = np.asarray(receptor.values)
                     else:
                         receptor = s["receptor"]
                     obj = ivs.Drug(

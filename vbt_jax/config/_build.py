@@ -116,6 +116,11 @@ def _load_gain(cfg: ExperimentConfig, n: int) -> tuple[Any, tuple[str, ...]]:
         gain = np.load(e.gain, allow_pickle=False)
     except (OSError, ValueError) as err:
         raise ConfigError(f"{where}: not a readable .npy array ({err})") from err
+    if gain.ndim == 2 and gain.shape[1] != n and gain.shape[0] == n:
+        raise ConfigError(
+            f"{where} looks transposed: its shape is {gain.shape} but (M channels, {n} regions) "
+            f"= ({gain.shape[1]}, {n}) is expected; save gain.T"
+        )
     if gain.ndim != 2 or gain.shape[1] != n or not np.issubdtype(gain.dtype, np.number):
         raise ConfigError(
             f"{where} must be a numeric (M, {n}) matrix for {n} regions, got shape {gain.shape} "

@@ -36,17 +36,6 @@ def is_tracer(x: Any) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
-def labels_of(obj: Any) -> tuple[str, ...] | None:
-    """Region labels from a sequence or a connectome-like object (``.labels``); None stays."""
-    if obj is None:
-        return None
-    if hasattr(obj, "labels"):
-        obj = obj.labels
-    if isinstance(obj, str):
-        raise ArgumentError("labels must be a sequence of region names or a connectome, got a str")
-    return tuple(str(s) for s in obj)
-
-
 def region_indices(
     regions: Sequence[int | str], labels: Sequence[str] | None, n: int, what: str
 ) -> np.ndarray:

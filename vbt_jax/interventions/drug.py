@@ -29,7 +29,8 @@ import numpy as np
 from jax import Array
 
 from .._errors import ArgumentError, ShapeError
-from ._base import AbstractIntervention, is_tracer, labels_of
+from .._labels import label_tuple as labels_of
+from ._base import AbstractIntervention, is_tracer
 from .occupancy import Occupancy
 
 _MODES = ("add", "scale")
@@ -187,7 +188,8 @@ class Drug(AbstractIntervention):
                 )
             from .._maps import receptor_map
 
-            values = receptor_map(self.receptor, labels).values
+            # a drug acts nowhere the PET data do not cover (0 after normalise_density)
+            values = receptor_map(self.receptor, labels, allow_missing=True).values
         else:
             values = self.receptor_values
             if labels is not None and values.shape[0] != len(labels):

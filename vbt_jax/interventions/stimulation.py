@@ -12,7 +12,8 @@ import numpy as np
 from jax import Array
 
 from .._errors import ArgumentError, ShapeError
-from ._base import AbstractIntervention, as_region_tuple, is_tracer, labels_of, region_indices
+from .._labels import label_tuple as labels_of
+from ._base import AbstractIntervention, as_region_tuple, is_tracer, region_indices
 
 
 class Stimulation(AbstractIntervention):
