@@ -175,6 +175,12 @@ def _bad_data(tmp_path, case: str) -> tuple[Path, str]:
     if case == "fc":
         np.save(tmp_path / "fc.npy", np.eye(76))
         return _bold_config(tmp_path, 'fc = "fc.npy"'), "fc.npy"
+    if case == "map":
+        np.save(tmp_path / "map.npy", np.ones(68))
+        text = _bold_config(tmp_path, 'fc = "dk84"').read_text()
+        path = tmp_path / "fit_bold.toml"
+        path.write_text(text.replace('maps = ["strength"]', 'maps = ["map.npy"]'))
+        return path, "with N = 84, got shape (68,)"
     np.savez(tmp_path / "ref.npz", edges=np.linspace(0, 1, 11), hist=np.ones(9))
     text = _bold_config(tmp_path, 'fc = "dk84"').read_text()
     path = tmp_path / "fit_bold.toml"
@@ -182,10 +188,11 @@ def _bad_data(tmp_path, case: str) -> tuple[Path, str]:
     return path, "edges must be (B + 1,) and hist (B,), got (11,) and (9,)"
 
 
-@pytest.mark.parametrize("case", ["regions", "labels", "fc", "fcd_reference"])
+@pytest.mark.parametrize("case", ["regions", "labels", "fc", "fcd_reference", "map"])
 def test_validate_fails_as_fit_does(tmp_path, capsys, monkeypatch, case):
     """Data that do not fit the connectome (a BOLD table with 83 regions or two labels
-    swapped, an FC matrix of another size, a malformed FCD reference) fail ``vbt validate``
+    swapped, an FC matrix of another size, a malformed FCD reference, a prior's map file of
+    another length) fail ``vbt validate``
     with exactly the message ``vbt fit`` gives, naming the config's section and key and the
     data file; neither gets as far as the sampler."""
     import inference.fit._job as job
@@ -197,8 +204,10 @@ def test_validate_fails_as_fit_does(tmp_path, capsys, monkeypatch, case):
     path, says = _bad_data(tmp_path, case)
     assert main(["validate", str(path)]) == 1
     err_validate = capsys.readouterr().err
-    key = "fcd_reference" if case == "fcd_reference" else "fc" if case == "fc" else "bold"
-    assert err_validate.startswith(f"vbt validate: error: {path.resolve()}: [fit.data] {key}")
+    key = {"fcd_reference": "[fit.data] fcd_reference", "fc": "[fit.data] fc"}.get(
+        case, "[fit.priors.a] maps 'map.npy'" if case == "map" else "[fit.data] bold"
+    )
+    assert err_validate.startswith(f"vbt validate: error: {path.resolve()}: {key}")
     assert says in err_validate
     assert main(["fit", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 1
     err_fit = capsys.readouterr().err
