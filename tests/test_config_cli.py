@@ -454,6 +454,17 @@ def test_no_overwrite_without_force(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conn", "exp.toml", "run"]
 
 
+def test_cli_prints_run_folders_as_absolute_paths(tmp_path, capsys, monkeypatch):
+    """A relative --out is reported resolved ("wrote /abs/run"), so it can be found from
+    any folder; stdout carries the same path alone (for scripts)."""
+    path = _write(tmp_path, FAST)
+    monkeypatch.chdir(tmp_path)
+    assert main(["simulate", path.name, "--out", "run", "--no-figures"]) == 0
+    cap = capsys.readouterr()
+    out = (tmp_path / "run").resolve()
+    assert f"wrote {out}" in cap.err and cap.out.strip() == str(out)
+
+
 def test_validate_info_and_reserved_commands(tmp_path, capsys):
     path = _write(tmp_path, FAST)
     assert main(["validate", str(path)]) == 0

@@ -505,3 +505,15 @@ def test_shipped_predict_configs_validate(twin_dir, tmp_path, capsys):
         path.write_text(text.replace(f'"{twin}"', f'"{twin_dir}"', 1))
         assert main(["validate", str(path)]) == 0, capsys.readouterr().err
         assert f"{path.resolve()}: OK" in capsys.readouterr().out
+
+
+def test_predict_prints_absolute_paths(twin_dir, tmp_path, capsys, monkeypatch):
+    """A relative --out is reported resolved, with the report's path."""
+    path = _config(tmp_path, twin_dir)
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", path.name, "--out", "pred", "--draws", "3", "--no-figures"]) == 0
+    cap = capsys.readouterr()
+    out = (tmp_path / "pred").resolve()
+    assert f"wrote {out} (report: {out / 'report.md'})" in cap.err
+    assert f"posterior draws of {twin_dir.resolve()}" in cap.err
+    assert cap.out.strip() == str(out)
