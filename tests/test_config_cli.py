@@ -392,6 +392,20 @@ def test_shipped_config_runs_quick(tmp_path, cfg_path):
     assert not list(tmp_path.glob("*.partial-*"))
 
 
+@pytest.mark.parametrize("cfg_path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_config_validates(cfg_path, capsys):
+    """`vbt validate` accepts every shipped simulation and fit config, and for a fit config
+    also reads its data and builds its priors (predict configs: test_predict_cli.py)."""
+    cfg = load_config(cfg_path, extra_sections=("fit",))
+    if cfg.connectome.source.startswith("tvb:") or cfg.monitors.eeg is not None:
+        pytest.importorskip("tvb_data")
+    assert main(["validate", str(cfg_path)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert out.startswith(f"{cfg_path.resolve()}: OK") and "connectome" in out
+    if "fit" in tomllib.loads(cfg_path.read_text()):
+        assert "[fit]" in out and "sampled values" in out and "engine" in out
+
+
 def test_shipped_configs_present():
     assert {p.stem for p in CONFIGS} >= {"mpr_dk84", "jr_eeg_tvb76", "rww_bold_dk84", "hopf_dk84"}
 
@@ -442,6 +456,17 @@ def test_no_overwrite_without_force(tmp_path, capsys):
         assert z["raw_data"].shape == (20, 2, 4)
     assert not list(out.glob("*.png"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conn", "exp.toml", "run"]
+
+
+def test_cli_prints_run_folders_as_absolute_paths(tmp_path, capsys, monkeypatch):
+    """A relative --out is reported resolved ("wrote /abs/run"), so it can be found from
+    any folder; stdout carries the same path alone (for scripts)."""
+    path = _write(tmp_path, FAST)
+    monkeypatch.chdir(tmp_path)
+    assert main(["simulate", path.name, "--out", "run", "--no-figures"]) == 0
+    cap = capsys.readouterr()
+    out = (tmp_path / "run").resolve()
+    assert f"wrote {out}" in cap.err and cap.out.strip() == str(out)
 
 
 def test_validate_info_and_reserved_commands(tmp_path, capsys):

@@ -147,8 +147,8 @@ def test_fit_bold_errors(tmp_path):
 
 
 def test_validate_checks_the_fit_data_before_compiling(tmp_path, capsys):
-    """``vbt validate`` on a fit config reads its data as ``vbt fit`` would: a BOLD table with
-    the wrong number of regions is reported with the file and both counts."""
+    """``vbt validate`` on a fit config reads its data as ``vbt fit`` would and prints what
+    will be fitted: the regions, the data file (absolute), the sampled values and the engine."""
     x = _subject_series(200)
     table = tmp_path / "sub.tsv"
     np.savetxt(table, x, delimiter="\t")
@@ -156,10 +156,69 @@ def test_validate_checks_the_fit_data_before_compiling(tmp_path, capsys):
     assert main(["validate", str(good)]) == 0
     out = capsys.readouterr().out
     assert "[fit]" in out and f"data        FC 84 x 84 from {table.resolve()}; volumes 200" in out
-    np.savetxt(table, x[:, :83], delimiter="\t")
-    assert main(["validate", str(good)]) == 1
-    err = capsys.readouterr().err
-    assert "vbt validate: error:" in err and "sub.tsv" in err and "83" in err and "84" in err
+    assert "regions     84 (dk84_hcp: L.BSTS, L.CACG, L.CMFG, ..., R.CER)" in out
+    assert "bold        tr 0.72 s" in out
+    # G, a_mu, a_beta, a_tau, 84 regional values, sigma_fc
+    assert "parameters  89 sampled values (G 1, a_mu 1, a_beta 1, a_tau 1, a_eta 84" in out
+    assert "engine      nuts, 2 chain(s) x (500 warm-up + 750 draws), target_accept 0.95" in out
+
+
+def _bad_data(tmp_path, case: str) -> tuple[Path, str]:
+    """A fit config whose data do not fit the DK-84 connectome, and what the error must say."""
+    import vbt_jax as vbt
+
+    labels = list(vbt.dk84().labels)
+    x = _subject_series(200)
+    if case == "regions":
+        np.savetxt(tmp_path / "sub.tsv", x[:, :83], delimiter="\t")
+        return _bold_config(tmp_path, 'bold = "sub.tsv"\ntr = 0.72'), "83 regions"
+    if case == "labels":
+        labels[5], labels[6] = labels[6], labels[5]
+        np.savetxt(tmp_path / "sub.tsv", x, delimiter="\t", header="\t".join(labels), comments="")
+        return _bold_config(
+            tmp_path, 'bold = "sub.tsv"\ntr = 0.72'
+        ), f"index 5: time series {labels[5]!r}"
+    if case == "fc":
+        np.save(tmp_path / "fc.npy", np.eye(76))
+        return _bold_config(tmp_path, 'fc = "fc.npy"'), "fc.npy"
+    if case == "map":
+        np.save(tmp_path / "map.npy", np.ones(68))
+        text = _bold_config(tmp_path, 'fc = "dk84"').read_text()
+        path = tmp_path / "fit_bold.toml"
+        path.write_text(text.replace('maps = ["strength"]', 'maps = ["map.npy"]'))
+        return path, "with N = 84, got shape (68,)"
+    np.savez(tmp_path / "ref.npz", edges=np.linspace(0, 1, 11), hist=np.ones(9))
+    text = _bold_config(tmp_path, 'fc = "dk84"').read_text()
+    path = tmp_path / "fit_bold.toml"
+    path.write_text(text.replace('fcd_reference = "dk84"', 'fcd_reference = "ref.npz"'))
+    return path, "edges must be (B + 1,) and hist (B,), got (11,) and (9,)"
+
+
+@pytest.mark.parametrize("case", ["regions", "labels", "fc", "fcd_reference", "map"])
+def test_validate_fails_as_fit_does(tmp_path, capsys, monkeypatch, case):
+    """Data that do not fit the connectome (a BOLD table with 83 regions or two labels
+    swapped, an FC matrix of another size, a malformed FCD reference, a prior's map file of
+    another length) fail ``vbt validate``
+    with exactly the message ``vbt fit`` gives, naming the config's section and key and the
+    data file; neither gets as far as the sampler."""
+    import inference.fit._job as job
+
+    def no_engine(*args, **kwargs):
+        raise AssertionError("the sampler must not start on invalid data")
+
+    monkeypatch.setattr(job, "run_engine", no_engine)
+    path, says = _bad_data(tmp_path, case)
+    assert main(["validate", str(path)]) == 1
+    err_validate = capsys.readouterr().err
+    key = {"fcd_reference": "[fit.data] fcd_reference", "fc": "[fit.data] fc"}.get(
+        case, "[fit.priors.a] maps 'map.npy'" if case == "map" else "[fit.data] bold"
+    )
+    assert err_validate.startswith(f"vbt validate: error: {path.resolve()}: {key}")
+    assert says in err_validate
+    assert main(["fit", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    err_fit = capsys.readouterr().err
+    assert err_fit.removeprefix("vbt fit: ") == err_validate.removeprefix("vbt validate: ")
+    assert not (tmp_path / "out").exists()
 
 
 def test_simulate_check_leaves_out_diverged_draws():

@@ -216,6 +216,65 @@ def test_region_ticks_name_the_regions(n, shown):
     assert [names[int(round(v))] for v in ax.get_xticks()] == xt
 
 
+def test_region_ticks_separate_the_hemispheres():
+    """DK-84's labels (left cortex and subcortex, then right subcortex and cortex) get one
+    separator between the hemispheres on each named axis; labels without a hemisphere, or
+    interleaved ones, get none."""
+    import vbt_jax as vbt
+    from vbt_jax.jobs import figure, hemisphere_boundaries, region_ticks
+
+    labels = vbt.dk84().labels
+    assert hemisphere_boundaries(labels) == [42]
+    assert hemisphere_boundaries(["ctx-lh-a", "ctx-lh-b", "ctx-rh-a", "ctx-rh-b"]) == [2]
+    assert hemisphere_boundaries([f"r{i}" for i in range(6)]) == []
+    assert hemisphere_boundaries(["L.a", "R.a", "L.b", "R.b", "L.c", "R.c"]) == []
+
+    def lines(axes="xy", hemispheres=None):
+        ax = figure(4, 4).subplots()
+        ax.imshow(np.eye(len(labels)))
+        region_ticks(ax, labels, axes=axes, hemispheres=hemispheres)
+        return sorted((tuple(ln.get_xdata()), tuple(ln.get_ydata())) for ln in ax.get_lines())
+
+    # axvline: x = (41.5, 41.5); axhline: y = (41.5, 41.5), in axes coordinates along the other
+    assert lines() == [((0, 1), (41.5, 41.5)), ((41.5, 41.5), (0, 1))]
+    assert lines(axes="x") == [((41.5, 41.5), (0, 1))]
+    assert lines(axes="x", hemispheres="xy") == lines()
+    assert lines(hemispheres="") == []
+
+
+def test_fc_figures_name_the_regions(tmp_path, monkeypatch):
+    """The FC matrices of the fit and simulate figures carry region names as tick labels
+    (every other one of DK-84's 84) and a hemisphere separator; without labels they keep
+    index ticks."""
+    import vbt_jax as vbt
+    import vbt_jax._plot as sim_plots
+    from vbt_jax import jobs
+
+    figs = []
+
+    def keep(*args, **kwargs):
+        figs.append(jobs.figure(*args, **kwargs))
+        return figs[-1]
+
+    monkeypatch.setattr(_plots, "figure", keep)
+    monkeypatch.setattr(sim_plots, "figure", keep)
+    labels = vbt.dk84().labels
+    fc = np.asarray(vbt.dk84_empirical_fc(), float)
+    np.fill_diagonal(fc, 1.0)
+    _plots.plot_fc_fit(fc, fc, None, tmp_path / "fit.png", labels=labels)
+    sim_plots.plot_fc(tmp_path / "sim.png", fc, fc, source="BOLD", labels=labels)
+    _plots.plot_fc_fit(fc, fc, None, tmp_path / "plain.png")
+    named, plain = figs[0].axes[:2] + figs[1].axes[:2], figs[2].axes[:2]
+    for ax in named:
+        xt = [t.get_text() for t in ax.get_xticklabels()]
+        yt = [t.get_text() for t in ax.get_yticklabels()]
+        assert xt == yt == list(labels[::2])
+        assert len(ax.get_lines()) == 2  # the hemisphere separators
+    for ax in plain:
+        assert all(t.get_text().lstrip("−-").isdigit() for t in ax.get_xticklabels())
+        assert not ax.get_lines()
+
+
 def test_plot_band_power_fit(tmp_path):
     rng = np.random.default_rng(6)
     n, bands = 10, ("delta", "theta", "alpha", "beta", "gamma")

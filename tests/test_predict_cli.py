@@ -442,3 +442,113 @@ def test_receptor_map_file_with_a_named_column(twin_dir, tmp_path):
         build_interventions(config("D2", "allow_missing = true\n"), labels)
     drugs = build_interventions(config("D2", "allow_missing = true\ndensity = false\n"), labels)
     assert float(drugs["d2"].regional_density(labels)[7]) == 0.0  # the minimum of the map
+
+
+def test_validate_summary_names_files_and_settings(twin_dir, tmp_path, capsys):
+    """The summary gives the twin's regions, the doses, the target's source and distance, what
+    each intervention acts on and a receptor map file by its absolute path."""
+    labels = vbt.dk84().labels
+    np.save(tmp_path / "d1.npy", np.linspace(0.0, 1.0, len(labels)))
+    text = CONFIG + (
+        '\n[[predict.intervention]]\nname = "own map"\nkind = "drug"\nreceptor = "d1.npy"\n'
+        'parameter = "a"\nefficacy = 0.3\n'
+    )
+    text = text.replace("report_dose", 'target_fc = "dk84"\nreport_dose')
+    path = _config(tmp_path, twin_dir, text)
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "regions     84 (dk84_hcp: L.BSTS, L.CACG, L.CMFG, ..., R.CER)" in out
+    assert f"fit config  {twin_dir.resolve() / 'config.toml'}" in out
+    assert "doses       0, 1, 3 x EC50 (report at 3)" in out
+    assert "target      FC 84 x 84 from dk84; distance corr" in out
+    assert "intervention psy: drug, preset psychedelic_5ht2a" in out
+    assert "intervention d2: drug, receptor D2" in out
+    assert f"intervention own map: drug, receptor map {(tmp_path / 'd1.npy').resolve()}" in out
+    assert "intervention lesion: lesion, L.PCU scaled by 0.25" in out
+    assert "intervention stim: stimulation, targets R.RMFG, L.RMFG" in out
+
+
+def _bad_receptor(tmp_path, case: str) -> tuple[str, str]:
+    """A drug on a receptor map file that does not fit the twin, and what the error says."""
+    if case == "npy":
+        np.save(tmp_path / "rec.npy", np.ones(76))
+        return "rec.npy", "must be (N,) in connectome order with N = 84, got shape (76,)"
+    (tmp_path / "rec.csv").write_text("label,value\nnot_a_region,1.0\nnor_this,2.0\n")
+    return "rec.csv", "not_a_region"
+
+
+@pytest.mark.parametrize("case", ["npy", "csv"])
+def test_validate_fails_on_a_bad_receptor_map_as_predict_does(
+    twin_dir, tmp_path, capsys, monkeypatch, case
+):
+    """A receptor map file of another length, or whose labels name none of the twin's regions,
+    fails ``vbt validate`` with the message ``vbt predict`` gives (naming the config, the
+    intervention's table and the file), before anything is predicted."""
+    import inference.treatment._effects as effects
+
+    def no_prediction(*args, **kwargs):
+        raise AssertionError("nothing may be predicted from an invalid config")
+
+    monkeypatch.setattr(effects, "predict_interventions", no_prediction)
+    name, says = _bad_receptor(tmp_path, case)
+    text = CONFIG.replace('receptor = "D2"', f'receptor = "{name}"\nparameter = "a"')
+    path = _config(tmp_path, twin_dir, text)
+    assert main(["validate", str(path)]) == 1
+    err_validate = capsys.readouterr().err
+    assert err_validate.startswith(
+        f"vbt validate: error: {path.resolve()}: [predict.intervention.1] ('d2'): "
+    )
+    assert str((tmp_path / name).resolve()) in err_validate and says in err_validate
+    assert main(["predict", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    err_predict = capsys.readouterr().err
+    assert err_predict.removeprefix("vbt predict: ") == err_validate.removeprefix("vbt validate: ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_reads_target_fc_labels(twin_dir, tmp_path, capsys):
+    """A target FC table whose header names the regions in another order is refused, naming
+    the key, the file and the first differing label on both sides."""
+    labels = list(vbt.dk84().labels)
+    swapped = labels[:]
+    swapped[0], swapped[1] = swapped[1], swapped[0]
+    fc = np.asarray(vbt.dk84_empirical_fc(), float)
+    np.fill_diagonal(fc, 1.0)
+    table = tmp_path / "target.tsv"
+    np.savetxt(table, fc, delimiter="\t", header="\t".join(swapped), comments="")
+    text = CONFIG.replace("report_dose", 'target_fc = "target.tsv"\nreport_dose')
+    path = _config(tmp_path, twin_dir, text)
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"[predict] target_fc {table.resolve()}: region labels differ" in err
+    assert f"index 0: file {swapped[0]!r} vs twin {labels[0]!r}" in err
+    np.savetxt(table, fc, delimiter="\t", header="\t".join(labels), comments="")
+    assert main(["validate", str(path)]) == 0
+    assert f"target      FC 84 x 84 from {table.resolve()}" in capsys.readouterr().out
+
+
+def test_shipped_predict_configs_validate(twin_dir, tmp_path, capsys):
+    """Every shipped predict config validates against a twin (its twin key pointed at one)."""
+    import tomllib
+
+    configs = sorted((ROOT / "configs").glob("*.toml"))
+    shipped = [p for p in configs if "predict" in tomllib.loads(p.read_text())]
+    assert shipped
+    for src in shipped:
+        text = src.read_text()
+        twin = tomllib.loads(text)["predict"]["twin"]
+        path = tmp_path / src.name
+        path.write_text(text.replace(f'"{twin}"', f'"{twin_dir}"', 1))
+        assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+        assert f"{path.resolve()}: OK" in capsys.readouterr().out
+
+
+def test_predict_prints_absolute_paths(twin_dir, tmp_path, capsys, monkeypatch):
+    """A relative --out is reported resolved, with the report's path."""
+    path = _config(tmp_path, twin_dir)
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", path.name, "--out", "pred", "--draws", "3", "--no-figures"]) == 0
+    cap = capsys.readouterr()
+    out = (tmp_path / "pred").resolve()
+    assert f"wrote {out} (report: {out / 'report.md'})" in cap.err
+    assert f"posterior draws of {twin_dir.resolve()}" in cap.err
+    assert cap.out.strip() == str(out)

@@ -49,7 +49,10 @@ __all__ = [
     "atomic_folder",
     "default_out",
     "figure",
+    "hemisphere",
+    "hemisphere_boundaries",
     "read_toml",
+    "region_ticks",
     "versions",
 ]
 
@@ -266,11 +269,44 @@ def figure(width: float, height: float):
     return fig
 
 
-def region_ticks(ax, labels, *, axes: str = "xy", max_labels: int = 50) -> None:
+_HEMISPHERE_PREFIXES = (
+    ("L.", "L"), ("R.", "R"), ("l.", "L"), ("r.", "R"),
+    ("ctx-lh-", "L"), ("ctx-rh-", "R"), ("Left-", "L"), ("Right-", "R"),
+    ("lh_", "L"), ("rh_", "R"), ("lh-", "L"), ("rh-", "R"), ("lh.", "L"), ("rh.", "R"),
+    ("L_", "L"), ("R_", "R"),
+)  # fmt: skip
+
+
+def hemisphere(label: str) -> str | None:
+    """``"L"`` or ``"R"`` when a region label names its hemisphere by a usual prefix (``L.``,
+    ``lh_``, ``ctx-rh-``, ``Left-``, ...), else None."""
+    for prefix, side in _HEMISPHERE_PREFIXES:
+        if label.startswith(prefix) and len(label) > len(prefix):
+            return side
+    return None
+
+
+def hemisphere_boundaries(labels) -> list[int]:
+    """The indices at which the hemisphere changes along ``labels`` (the first region of each
+    new block); empty unless every label names its hemisphere and the hemispheres come in at
+    most four contiguous blocks (e.g. left cortex, left subcortex | right subcortex, right
+    cortex has one boundary)."""
+    sides = [hemisphere(str(v)) for v in labels]
+    if not sides or None in sides:
+        return []
+    cuts = [i for i in range(1, len(sides)) if sides[i] != sides[i - 1]]
+    return cuts if len(cuts) <= 3 else []
+
+
+def region_ticks(
+    ax, labels, *, axes: str = "xy", max_labels: int = 50, hemispheres: str | None = None
+) -> None:
     """Label a region-by-region matrix plot with region names instead of indices.
 
     Font size shrinks with the number of regions; beyond ``max_labels`` every k-th name is
-    shown. ``axes`` picks the axes that get names (``"x"``, ``"y"`` or ``"xy"``).
+    shown. ``axes`` picks the axes that get names (``"x"``, ``"y"`` or ``"xy"``). Where the
+    labels name their hemispheres (:func:`hemisphere_boundaries`), a thin line separates the
+    hemispheres on the axes in ``hemispheres`` (default: ``axes``; ``""`` for none).
     """
     labels = [str(v) for v in labels]
     n = len(labels)
@@ -285,6 +321,12 @@ def region_ticks(ax, labels, *, axes: str = "xy", max_labels: int = 50) -> None:
         ax.set_yticks(pos, names, fontsize=size)
         ax.set_ylabel("")
     ax.tick_params(length=1.5, pad=1)
+    lines = axes if hemispheres is None else hemispheres
+    for i in hemisphere_boundaries(labels):
+        if "x" in lines:
+            ax.axvline(i - 0.5, color="0.25", lw=0.6)
+        if "y" in lines:
+            ax.axhline(i - 0.5, color="0.25", lw=0.6)
 
 
 @contextlib.contextmanager

@@ -168,12 +168,8 @@ def simulate_check(setup: FitSetup, flat: dict[str, np.ndarray], draws: int, pro
         q["fcd_window_samples"] = cfg.fcd_window
         q["fcd_step_samples"] = cfg.fcd_step
         q["fcd_mean"] = float(fcd_vals.mean())
-        if cfg.fcd_reference is not None:
-            if cfg.fcd_reference == "dk84":
-                edges, hist = vbt.dk84_fcd_reference()
-            else:
-                with np.load(cfg.fcd_reference) as z:
-                    edges, hist = z["edges"], z["hist"]
+        if setup.fcd_reference is not None:
+            edges, hist = setup.fcd_reference
             q["fcd_ks"] = ks_to_histogram(fcd_vals, edges, hist)
             q["fcd_ks_per_draw"] = [
                 ks_to_histogram(v, edges, hist) for v in np.array_split(fcd_vals, draws)

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-import vbt_jax as vbt
-
 from ..metrics import ks_to_histogram
 from ._setup import FitSetup
 
@@ -55,12 +53,8 @@ def _figures(folder: Path, setup: FitSetup, idata, result, fc_pred, fc_sim, fcd_
                 maps=p.maps if p.n_maps else None,
                 map_names=p.map_names,
             )
-    if fcd_vals is not None and setup.config.fcd_reference is not None:
-        if setup.config.fcd_reference == "dk84":
-            edges, hist = vbt.dk84_fcd_reference()
-        else:
-            with np.load(setup.config.fcd_reference) as z:
-                edges, hist = z["edges"], z["hist"]
+    if fcd_vals is not None and setup.fcd_reference is not None:
+        edges, hist = setup.fcd_reference
         _plots.plot_fcd(
             fcd_vals, edges, hist, folder / "fcd.png", ks=ks_to_histogram(fcd_vals, edges, hist)
         )

@@ -10,6 +10,7 @@ an interruption resumes from it, and it is deleted once the run folder is writte
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sys
 import time
@@ -32,7 +33,7 @@ from ._checks import fc_quality, simulate_check
 from ._config import FitConfig
 from ._figures import _figures
 from ._report import _write_summary_md
-from ._setup import FitSetup, fit_keys, run_engine, setup_fit
+from ._setup import fit_keys, run_engine, setup_fit
 
 
 def _thin(flat: dict[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
@@ -94,10 +95,7 @@ def fit_run_folder(
     quality["engine_seconds"] = result.info["seconds"]
     if "psis_khat" in result.info:  # SVI with resample: < 0.7 means the draws can be trusted
         quality["svi_psis_khat"] = result.info["psis_khat"]
-    latent = _latent_names(setup)
-    quality["n_parameters"] = int(
-        sum(np.prod(v.shape[2:], dtype=int) for k, v in result.posterior.items() if k in latent)
-    )
+    quality["n_parameters"] = int(sum(math.prod(s) for s in setup.latent_shapes().values()))
     quality["n_regions"] = int(setup.fc.shape[0])
     fc_sim = fcd_vals = None
     if cfg.check_draws > 0:
@@ -160,12 +158,6 @@ def fit_run_folder(
             _figures(partial / "figures", setup, idata, result, fc_pred, fc_sim, fcd_vals, bp_pred)
     shutil.rmtree(ckpt, ignore_errors=True)
     return out
-
-
-def _latent_names(setup: FitSetup) -> set[str]:
-    from ..engines import model_sites
-
-    return set(model_sites(setup.twin, setup.data)["latent"])
 
 
 __all__ = ["fit_run_folder"]

@@ -3,7 +3,10 @@ priors, the forward map and the likelihoods (nothing is compiled)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,28 +40,71 @@ class FitSetup:
     train_edges: np.ndarray  # (M,) bool
     maps: dict[str, np.ndarray]  # name -> (N,) z-scored maps used by regional priors
     band_names: tuple[str, ...] = ()
+    fcd_reference: tuple[np.ndarray, np.ndarray] | None = None  # (edges (B+1,), hist (B,))
+
+    def latent_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of every sampled (latent) site of the twin, in the model's order.
+
+        The model is traced abstractly (``jax.eval_shape``): nothing is compiled or run.
+        """
+        from numpyro import handlers
+
+        names: list[str] = []
+
+        def sites(key):
+            tr = handlers.trace(handlers.seed(self.twin, key)).get_trace(self.data)
+            latent = [(k, s) for k, s in tr.items() if s["type"] == "sample"]
+            latent = [(k, s["value"]) for k, s in latent if not s["is_observed"]]
+            names[:] = [k for k, _ in latent]
+            return [v for _, v in latent]  # a list keeps the order (a dict would be sorted)
+
+        shapes = jax.eval_shape(sites, jax.random.PRNGKey(0))
+        return {k: tuple(v.shape) for k, v in zip(names, shapes, strict=True)}
 
     def describe(self) -> list[str]:
-        """What will be fitted, one line each (``vbt validate`` prints them)."""
+        """What will be fitted, one line each (``vbt validate`` prints them): the regions, the
+        data files (absolute paths), the priors and the number of sampled values, the engine's
+        settings."""
         cfg, twin = self.config, self.twin
         n = self.fc.shape[0]
+        labels = twin.labels
+        shown = ", ".join(labels) if n <= 4 else f"{', '.join(labels[:3])}, ..., {labels[-1]}"
         lk = twin.likelihoods[0]
         t = "unknown (group average)" if lk.n_timepoints is None else f"{lk.n_timepoints}"
         source = cfg.bold if cfg.bold is not None else cfg.fc
+        if source == "dk84":
+            source = "dk84 (the shipped HCP group FC)"
         lines = [
+            f"regions     {n} ({getattr(self.experiment.connectome, 'name', 'connectome')}: "
+            f"{shown})",
             f"data        FC {n} x {n} from {source}; volumes {t}",
-            f"edges       {int(self.train_edges.sum())} in the likelihood, "
-            f"{int((~self.train_edges).sum())} held out",
         ]
+        if cfg.atlas is not None:
+            lines.append(f"atlas       {cfg.atlas}")
+        if cfg.bold is not None:
+            band = "" if cfg.bold_band is None else ", band {:g}-{:g} Hz".format(*cfg.bold_band)
+            tr = "from the header" if cfg.tr is None else f"{cfg.tr:g} s"
+            lines.append(f"bold        tr {tr}{band}")
+        lines.append(
+            f"edges       {int(self.train_edges.sum())} in the likelihood, "
+            f"{int((~self.train_edges).sum())} held out"
+        )
         if "band_power" in self.observed:
             bp = self.observed["band_power"]
             lines.append(
-                f"band power  {bp.shape[0]} x {bp.shape[1]} ({', '.join(self.band_names)})"
+                f"band power  {bp.shape[0]} x {bp.shape[1]} ({', '.join(self.band_names)}) "
+                f"from {cfg.band_power}"
             )
+        if self.fcd_reference is not None:
+            lines.append(f"fcd ref     {cfg.fcd_reference} ({self.fcd_reference[1].size} bins)")
         lines.append(f"forward     {cfg.forward} ({type(twin.forward).__name__})")
+        base = cfg.experiment.path.parent
         for p in twin.priors:
             kind = "regional" if p.regional else "global"
-            maps = f", maps {', '.join(p.map_names)}" if p.regional and p.n_maps else ""
+            maps = ""
+            if p.regional and p.n_maps:
+                names = [str(_map_file(m, base) or m) for m in p.map_names]
+                maps = f", maps {', '.join(names)}"
             centring = ""
             if p.regional and isinstance(p.centred, str):
                 centring = ", centring learnt before sampling"
@@ -69,11 +115,53 @@ class FitSetup:
                     f"({int((c > 0.5).sum())} of {c.size} regions above 0.5)"
                 )
             lines.append(f"prior       {p.name}: {kind}{maps}{centring}")
+        shapes = self.latent_shapes()
+        total = sum(math.prod(s) for s in shapes.values())
+        each = ", ".join(f"{k} {math.prod(s)}" for k, s in shapes.items())
+        lines.append(f"parameters  {total} sampled values ({each})")
         if twin.fixed:
             fixed = ", ".join(f"{k} = {v:g}" for k, v in twin.fixed.items())
             lines.append(f"fixed       {fixed}")
-        lines.append(f"engine      {cfg.engine}, seed {cfg.seed}")
+        lines.append(f"engine      {_engine_settings(cfg)}")
+        if cfg.check_draws:
+            lines.append(f"check       {cfg.check_draws} posterior draws simulated (FC, FCD)")
         return lines
+
+
+def _engine_settings(cfg: FitConfig) -> str:
+    """The engine and the settings it runs with, in one line."""
+    if cfg.engine == "nuts":
+        nu = cfg.nuts
+        return (
+            f"nuts, {nu['chains']} chain(s) x ({nu['warmup']} warm-up + {nu['samples']} draws), "
+            f"target_accept {nu['target_accept']:g}, max_tree_depth {nu['max_tree_depth']}, "
+            f"dense_mass {str(nu['dense_mass']).lower()}, seed {cfg.seed}"
+        )
+    sv = cfg.svi
+    rank = f" (rank {sv['rank']})" if sv["rank"] is not None else ""
+    return (
+        f"svi, guide {sv['guide']}{rank}, {sv['steps']} steps, learning_rate "
+        f"{sv['learning_rate']:g}, {sv['particles']} particle(s), {sv['draws']} draws"
+        f"{', resampled' if sv['resample'] else ''}, seed {cfg.seed}"
+    )
+
+
+@contextlib.contextmanager
+def _reading(cfg: FitConfig, section: str, key: str) -> Iterator[None]:
+    """Errors raised while reading what ``[section] key`` names, prefixed with the config file,
+    the section and the key; each keeps its kind (a :class:`~vbt_jax.ShapeError` stays one)."""
+    try:
+        yield
+    except (ConfigError, DataError, ArgumentError) as e:
+        raise type(e)(f"{cfg.experiment.path}: [{section}] {key}: {e}") from None
+
+
+def _map_file(name: str, base: Path) -> Path | None:
+    """The file a map name stands for (relative to ``base``), or None for a named map."""
+    if name == "strength" or name.startswith(("receptor:", "enigma:")):
+        return None
+    p = Path(name).expanduser()
+    return (p if p.is_absolute() else base / p).resolve()
 
 
 def resolve_map(name: str, connectome, base: Path) -> Any:
@@ -91,8 +179,7 @@ def resolve_map(name: str, connectome, base: Path) -> Any:
     elif name.startswith("enigma:"):
         m = vbt.enigma_map(name.split(":", 1)[1], labels, allow_missing=True)
     else:
-        p = Path(name).expanduser()
-        p = p if p.is_absolute() else base / p
+        p = _map_file(name, base)
         if not p.exists():
             raise ConfigError(
                 f"map {name!r}: not 'strength', 'receptor:<name>', 'enigma:<disorder>' nor an "
@@ -126,17 +213,19 @@ def _prior(spec: PriorSpec, n: int, labels, maps: dict[str, np.ndarray]):
 def _observed_fc(cfg: FitConfig, conn) -> tuple[np.ndarray, int | None]:
     """The observed FC and the number of volumes behind it (None when unknown)."""
     if cfg.bold is not None:
-        if str(cfg.bold).endswith((".nii", ".nii.gz")):
-            ts = vbt.load_nifti_regions(cfg.bold, cfg.atlas, tr=cfg.tr, band=cfg.bold_band)
-        else:
-            ts = vbt.load_region_timeseries(
-                cfg.bold, tr=cfg.tr, band=cfg.bold_band, time_axis=cfg.time_axis
-            )
-        vbt.check_against_connectome(ts, conn)
+        with _reading(cfg, "fit.data", "bold"):
+            if str(cfg.bold).endswith((".nii", ".nii.gz")):
+                ts = vbt.load_nifti_regions(cfg.bold, cfg.atlas, tr=cfg.tr, band=cfg.bold_band)
+            else:
+                ts = vbt.load_region_timeseries(
+                    cfg.bold, tr=cfg.tr, band=cfg.bold_band, time_axis=cfg.time_axis
+                )
+            vbt.check_against_connectome(ts, conn)
         x = np.asarray(ts.data, float)
         if x.shape[0] < 10:
             raise ConfigError(
-                f"{cfg.bold}: {x.shape[0]} volumes are too few for an FC likelihood (need >= 10)"
+                f"{cfg.experiment.path}: [fit.data] bold: {cfg.bold}: {x.shape[0]} volumes are "
+                "too few for an FC likelihood (need >= 10)"
             )
         return np.corrcoef(x, rowvar=False), int(x.shape[0])
     if cfg.fc == "dk84":
@@ -148,8 +237,41 @@ def _observed_fc(cfg: FitConfig, conn) -> tuple[np.ndarray, int | None]:
         fc = np.array(vbt.dk84_empirical_fc(), float)
         np.fill_diagonal(fc, 1.0)
         return fc, cfg.n_timepoints
-    obs = vbt.load_fc_matrix(cfg.fc, labels=conn.labels)
+    with _reading(cfg, "fit.data", "fc"):
+        obs = vbt.load_fc_matrix(cfg.fc, labels=conn.labels)
     return np.asarray(obs.fc, float), cfg.n_timepoints or obs.n_timepoints
+
+
+def _fcd_reference(cfg: FitConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """The FCD reference histogram ``(edges, hist)`` of ``[fit.data] fcd_reference``, checked."""
+    ref = cfg.fcd_reference
+    if ref is None:
+        return None
+    if ref == "dk84":
+        return vbt.dk84_fcd_reference()
+    where = f"{cfg.experiment.path}: [fit.data] fcd_reference {ref}"
+    try:
+        z = np.load(ref, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{where}: cannot be read as a .npz file ({e})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ConfigError(f"{where}: is a single array; need a .npz with 'edges' and 'hist'")
+    with z:
+        missing = [k for k in ("edges", "hist") if k not in z.files]
+        if missing:
+            raise ConfigError(f"{where}: has no {' or '.join(missing)} (it holds {z.files})")
+        edges, hist = np.asarray(z["edges"], float), np.asarray(z["hist"], float)
+    if edges.ndim != 1 or hist.ndim != 1 or edges.size != hist.size + 1 or hist.size < 1:
+        raise ConfigError(
+            f"{where}: edges must be (B + 1,) and hist (B,), got {edges.shape} and {hist.shape}"
+        )
+    if not (np.isfinite(edges).all() and np.isfinite(hist).all()):
+        raise ConfigError(f"{where}: edges and hist must be finite")
+    if not (np.diff(edges) > 0).all() or (hist < 0).any() or hist.sum() <= 0:
+        raise ConfigError(
+            f"{where}: edges must increase and hist be non-negative with a positive sum"
+        )
+    return edges, hist
 
 
 def setup_fit(cfg: FitConfig, *, learn_centring: bool = True) -> FitSetup:
@@ -159,8 +281,14 @@ def setup_fit(cfg: FitConfig, *, learn_centring: bool = True) -> FitSetup:
     ``centred = "auto"``, the short variational fit that learns its per-region centring
     (:func:`inference.learn_centring`, key purpose ``"centring"``); ``vbt validate`` skips it.
 
+    This is everything ``vbt fit`` reads and checks before it compiles; ``vbt validate`` runs
+    it too and prints :meth:`FitSetup.describe`.
+
     Raises:
-        ConfigError: on any data/config mismatch, naming both sides.
+        ConfigError: an invalid combination of config and data (naming the file, the section
+            and the key); DataError (ShapeError, LabelError): a data file that cannot be read
+            or does not fit the connectome, the message starting with the config file, the
+            section and the key that name it.
     """
     from vbt_jax.config import build_experiment
 
@@ -169,6 +297,7 @@ def setup_fit(cfg: FitConfig, *, learn_centring: bool = True) -> FitSetup:
     n, labels = conn.n_regions, tuple(conn.labels)
     base = cfg.experiment.path.parent
     fc, n_timepoints = _observed_fc(cfg, conn)
+    fcd_reference = _fcd_reference(cfg)
     m = n * (n - 1) // 2
     rng = numpy_rng(fit_keys(cfg)["heldout_edges"])
     train = np.ones(m, bool)
@@ -178,7 +307,8 @@ def setup_fit(cfg: FitConfig, *, learn_centring: bool = True) -> FitSetup:
     for spec in cfg.priors:
         for name in spec.maps:
             if name not in maps:
-                maps[name] = resolve_map(name, conn, base)
+                with _reading(cfg, f"fit.priors.{spec.name}", f"maps {name!r}"):
+                    maps[name] = resolve_map(name, conn, base)
     priors = []
     for spec in cfg.priors:
         try:
@@ -191,20 +321,20 @@ def setup_fit(cfg: FitConfig, *, learn_centring: bool = True) -> FitSetup:
     band_names: tuple[str, ...] = ()
     bands = None
     if cfg.band_power is not None:
-        if cfg.band_power == "meg_hansen":
-            bp = vbt.meg_band_power(conn, allow_missing=True)  # masked below
-        else:
-            bp = vbt.load_band_powers(cfg.band_power, labels=conn.labels)
+        where = f"{cfg.experiment.path}: [fit.data] band_power {cfg.band_power}"
+        with _reading(cfg, "fit.data", "band_power"):
+            if cfg.band_power == "meg_hansen":
+                bp = vbt.meg_band_power(conn, allow_missing=True)  # masked below
+            else:
+                bp = vbt.load_band_powers(cfg.band_power, labels=conn.labels)
         values = np.asarray(bp.values, float)
         if bp.bands is None:
-            raise ConfigError(
-                f"band powers {cfg.band_power}: the band edges (Hz) are unknown; give them"
-            )
+            raise ConfigError(f"{where}: the band edges (Hz) are unknown; give them")
         band_names = tuple(bp.band_names)
         bands = tuple((float(lo), float(hi)) for lo, hi in bp.bands)
         mask = np.isfinite(values).all(axis=1)
         if not mask.any():
-            raise ConfigError(f"band powers {cfg.band_power}: no region has values")
+            raise ConfigError(f"{where}: no region has values")
         likelihoods.append(band_power_likelihood(n, len(bands), mask[:, None]))
         observed["band_power"] = np.where(np.isfinite(values), values, 1.0)
         features.append("band_power")
@@ -236,7 +366,7 @@ def setup_fit(cfg: FitConfig, *, learn_centring: bool = True) -> FitSetup:
     data = twin.observe(observed)
     if learn_centring:
         twin = _learn_centring(twin, data, key=fit_keys(cfg)["centring"])
-    return FitSetup(cfg, exp, twin, observed, data, fc, train, maps, band_names)
+    return FitSetup(cfg, exp, twin, observed, data, fc, train, maps, band_names, fcd_reference)
 
 
 FIT_PURPOSES = (

@@ -97,7 +97,7 @@ def plot_fc_change(pred, k: int, path: str | Path) -> Path:
         vmax = vmax if vmax > 0 else 1.0
         im = ax.imshow(m, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
         ax.set_title(pred.names[i], fontsize=8)
-        region_ticks(ax, pred.labels, axes="xy" if i % ncol == 0 else "x")
+        region_ticks(ax, pred.labels, axes="xy" if i % ncol == 0 else "x", hemispheres="xy")
         if i % ncol:
             ax.set_yticks([])
         fig.colorbar(im, ax=ax, shrink=0.8)
@@ -140,8 +140,7 @@ def plot_band_power_change(pred, summ, k: int, path: str | Path) -> Path:
     im = ax.imshow(rows, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax)
     ax.set_yticks(np.arange(n_i * n_b))
     ax.set_yticklabels([f"{p} | {b}" for p in pred.names for b in pred.band_names], fontsize=6)
-    ax.set_xticks(np.arange(n))
-    ax.set_xticklabels(pred.labels, rotation=90, fontsize=5)
+    region_ticks(ax, pred.labels, axes="x")
     fig.colorbar(im, ax=ax, label="relative band power change")
     ax.set_title(f"band power change at dose {pred.doses[k]:g}", fontsize=9)
     return _save(fig, path)

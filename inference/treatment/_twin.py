@@ -174,23 +174,56 @@ def build_interventions(cfg: PredictConfig, labels: tuple[str, ...]) -> dict[str
     return out
 
 
+def _placeholder(label: str) -> bool:
+    """A label that names no region (``"region_3"``, an atlas integer ``"17"``)."""
+    return label.isdigit() or (label.startswith("region_") and label[7:].isdigit())
+
+
+def fc_for_twin(source: str | Path, twin: FittedTwin, where: str, key: str) -> np.ndarray:
+    """An FC matrix a predict config names (``"dk84"`` or a file), checked against the twin.
+
+    Args:
+        source: ``"dk84"`` (the shipped HCP group FC) or the resolved file.
+        twin: the fitted twin whose regions the matrix must have, in its order.
+        where: the config file and section, for messages (``"p.toml: [predict]"``).
+        key: the key that names the matrix.
+
+    Raises:
+        ConfigError: the file cannot be read as an FC matrix, has another number of regions,
+            or names its regions differently (naming the section, the key, the file and both
+            sides).
+    """
+    n = len(twin.labels)
+    if source == "dk84":
+        if twin.labels != tuple(vbt.dk84().labels):
+            raise ConfigError(
+                f"{where} {key} = 'dk84' needs a twin on the DK-84 regions; the twin has {n} "
+                "regions"
+            )
+        return np.asarray(vbt.dk84_empirical_fc(), np.float64)
+    try:
+        obs = vbt.load_fc_matrix(source)
+    except DataError as e:
+        raise ConfigError(f"{where} {key}: {e}") from None
+    m = np.asarray(obs.fc, np.float64)
+    if m.shape != (n, n):
+        raise ConfigError(
+            f"{where} {key} {source} is {m.shape[0]} x {m.shape[1]}; the twin has {n} regions"
+        )
+    named = obs.labels is not None and not all(_placeholder(str(s)) for s in obs.labels)
+    if named and tuple(obs.labels) != twin.labels:
+        i = next(k for k, (a, b) in enumerate(zip(obs.labels, twin.labels)) if a != b)
+        raise ConfigError(
+            f"{where} {key} {source}: region labels differ from the twin's at index {i}: file "
+            f"{obs.labels[i]!r} vs twin {twin.labels[i]!r}"
+        )
+    return m
+
+
 def _target(cfg: PredictConfig, twin: FittedTwin) -> np.ndarray | None:
     if cfg.target_fc is None:
         return None
-    if cfg.target_fc == "dk84":
-        if twin.labels != tuple(vbt.dk84().labels):
-            raise ConfigError(
-                f"{cfg.path}: [predict] target_fc = 'dk84' needs a twin on the DK-84 regions; "
-                f"the twin has {len(twin.labels)} regions"
-            )
-        return np.asarray(vbt.dk84_empirical_fc(), np.float64)
-    fc = np.asarray(vbt.load_fc_matrix(cfg.target_fc).fc, np.float64)
-    if fc.shape != (len(twin.labels),) * 2:
-        raise ConfigError(
-            f"{cfg.target_fc}: target FC has shape {fc.shape}, the twin has "
-            f"{len(twin.labels)} regions"
-        )
-    return fc
+    return fc_for_twin(cfg.target_fc, twin, f"{cfg.path}: [predict]", "target_fc")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,27 +243,11 @@ def observed_sessions(cfg: PredictConfig, twin: FittedTwin) -> tuple[ObservedSes
             from the twin's (naming the section, the key and both sizes).
     """
     out = []
-    n = len(twin.labels)
     for spec in cfg.observed:
         where = f"{cfg.path}: [{spec.section}]"
-        mats = {}
-        for key in ("fc_pre", "fc_post"):
-            source = getattr(spec, key)
-            if source == "dk84":
-                if twin.labels != tuple(vbt.dk84().labels):
-                    raise ConfigError(f"{where} {key} = 'dk84' needs a twin on the DK-84 regions")
-                m = np.asarray(vbt.dk84_empirical_fc(), np.float64)
-            else:
-                try:
-                    m = np.asarray(vbt.load_fc_matrix(source).fc, np.float64)
-                except ValueError as e:
-                    raise ConfigError(f"{where} {key}: {e}") from None
-            if m.shape != (n, n):
-                raise ConfigError(
-                    f"{where} {key} {source} is {m.shape[0]} x {m.shape[1]}; the twin has {n} "
-                    "regions"
-                )
-            mats[key] = m
+        mats = {
+            key: fc_for_twin(getattr(spec, key), twin, where, key) for key in ("fc_pre", "fc_post")
+        }
         out.append(ObservedSession(spec, mats["fc_pre"], mats["fc_post"]))
     return tuple(out)
 
@@ -277,26 +294,64 @@ class PredictInputs:
     target: np.ndarray | None
     sessions: tuple[ObservedSession, ...]
     experiment: Any  # for [predict.simulate], or None
+    config: PredictConfig | None = None
 
     def describe(self) -> list[str]:
-        """One line per input (``vbt validate`` prints them)."""
-        t = self.twin
+        """One line per input (``vbt validate`` prints them): the twin and its regions, the
+        doses, the target, each intervention with the map or regions it acts on, the files
+        (absolute paths) and the settings of the computation."""
+        t, cfg = self.twin, self.config
+        n = len(t.labels)
+        shown = ", ".join(t.labels) if n <= 4 else f"{', '.join(t.labels[:3])}, ..., {t.labels[-1]}"
         lines = [
             f"twin        {t.folder} ({t.a.shape[0]} of {t.n_posterior} posterior draws, "
-            f"{len(t.labels)} regions)",
+            f"{n} regions)",
+            f"regions     {n} ({getattr(t.connectome, 'name', 'connectome')}: {shown})",
+            f"fit config  {t.fit_config}",
         ]
+        if cfg is not None:
+            doses = ", ".join(f"{d:g}" for d in cfg.doses)
+            lines.append(f"doses       {doses} x EC50 (report at {cfg.report_dose:g})")
+        specs = {} if cfg is None else {s.name: s for s in cfg.interventions}
         for name, iv in self.interventions.items():
-            lines.append(f"intervention {name}: {iv.kind}")
-        target = "none" if self.target is None else "FC {} x {}".format(*self.target.shape)
-        lines.append(f"target      {target}")
+            acts = _acts_on(specs[name]) if name in specs else ""
+            lines.append(f"intervention {name}: {iv.kind}{acts}")
+        if self.target is None:
+            lines.append("target      none")
+        else:
+            source = "" if cfg is None else f" from {cfg.target_fc}"
+            distance = "" if cfg is None else f"; distance {cfg.distance}"
+            lines.append("target      FC {} x {}".format(*self.target.shape) + source + distance)
         for s in self.sessions:
             lines.append(
                 f"observed    {s.spec.intervention} at dose {s.spec.dose:g}: {s.spec.fc_post}"
             )
         if self.experiment is not None:
             sim = self.experiment.config.simulation
-            lines.append(f"simulate    {sim.duration / 1000:g} s per draw")
+            draws = "" if cfg is None else f" at {cfg.sim_draws} posterior draws"
+            lines.append(f"simulate    {sim.duration / 1000:g} s per draw{draws}")
+        if cfg is not None:
+            bands = ", ".join(f"{k} {lo:g}-{hi:g} Hz" for k, (lo, hi) in cfg.bands.items())
+            lines.append(f"bands       {bands}")
+            lines.append(
+                f"settings    {cfg.interval:g} credible intervals, {cfg.chunk} draws per chunk"
+            )
         return lines
+
+
+def _acts_on(spec) -> str:
+    """What an intervention acts on, as the config gives it (a receptor map file, absolute)."""
+    s = spec.settings
+    if spec.kind == "drug":
+        if "preset" in s:
+            return f", preset {s['preset']}"
+        if "receptor_file" in s:
+            return f", receptor map {s['receptor_file']}"
+        return f", receptor {s['receptor']}"
+    if spec.kind == "lesion":
+        where = [*map(str, s["regions"]), *(f"{a}-{b}" for a, b in s["edges"])]
+        return f", {', '.join(where)} scaled by {s['factor']:g}"
+    return f", targets {', '.join(map(str, s['targets']))}"
 
 
 def prepare_predict(cfg: PredictConfig) -> PredictInputs:
@@ -313,6 +368,7 @@ def prepare_predict(cfg: PredictConfig) -> PredictInputs:
         target=_target(cfg, twin),
         sessions=observed_sessions(cfg, twin),
         experiment=simulation_experiment(cfg, twin),
+        config=cfg,
     )
 
 
