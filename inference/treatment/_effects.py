@@ -25,7 +25,6 @@ import numpy as np
 
 import vbt_jax as vbt
 from vbt_jax import ArgumentError, ShapeError
-from vbt_jax.features import FISHER_CLIP
 
 from .. import _arviz
 
@@ -100,7 +99,7 @@ class Predictions(eqx.Module):
 
 
 def _summaries(fc, iu, target, kind: str):
-    """GBC (N,), mean FC over edges, and distance to the target upper triangle (or 0)."""
+    """GBC (N,), mean FC over edges, and distance to the (N, N) target FC (or 0)."""
     n = fc.shape[-1]
     gbc = (fc.sum(-1) - jnp.diagonal(fc, axis1=-2, axis2=-1)) / (n - 1)
     up = fc[..., iu[0], iu[1]]
@@ -108,12 +107,9 @@ def _summaries(fc, iu, target, kind: str):
     if target is None:
         return gbc, mean, jnp.zeros_like(mean)
     if kind == "corr":
-        x = up - up.mean(-1, keepdims=True)
-        t = target - target.mean()
-        r = (x * t).sum(-1) / jnp.sqrt((x * x).sum(-1) * (t * t).sum())
-        dist = 1.0 - r
+        dist = 1.0 - vbt.features.fc_correlation(fc, target)
     else:
-        d = vbt.features.fisher_z(up) - jnp.arctanh(target)
+        d = vbt.features.fisher_z(up) - vbt.features.fisher_z(target[iu[0], iu[1]])
         dist = jnp.sqrt((d * d).sum(-1))
     return gbc, mean, dist
 
@@ -127,36 +123,26 @@ def gbc_from_z(z: Any, n: int) -> np.ndarray:
     return (m + jnp.swapaxes(m, -1, -2)).sum(-1) / (n - 1)
 
 
-def _band_power_np(A, W_items, G, omega, bands_hz) -> np.ndarray:
-    """Relative band power of ``x`` (..., B, N) for every draw and item, float64 NumPy.
+def _band_power(w_set, w_index, omega, bands_hz):
+    """Jitted ``(A (D, M, N), G (D,)) -> (D, M, B, N)``: the relative band power of ``x`` of
+    every draw and item by :func:`vbt_jax.hopf_band_power` (NaN past the bifurcation).
 
-    The closed form of :func:`vbt_jax.hopf_band_power`'s symmetric path (the eigenmodes of
-    ``B = diag(a) + G (W - diag(W 1))``, each a Lorentzian pair at +-omega integrated over the
-    band by arctangents), evaluated with ``numpy.linalg.eigh`` on the host: XLA CPU (jaxlib
-    0.10) can deadlock its thread pool on the vmapped eigendecomposition of this graph, so it
-    is kept out of the jitted batch. The tests compare it with ``vbt.hopf_band_power``.
+    A call of its own, after the FC batch has returned: its eigendecompositions and the FC's
+    Cholesky factorisations are never batched LAPACK calls of one program (see
+    :func:`vbt_jax.hopf_covariance_symmetric` on batching).
 
     Args:
-        A: (D, M, N) bifurcation parameters [1/ms]; W_items: (M, N, N) weights per item;
-        G: (D,); omega: rad/ms; bands_hz: (B, 2) Hz.
+        w_set: (S, N, N) distinct weights; w_index: (M,) each item's index into ``w_set``;
+        omega: rad/ms; bands_hz: (B, 2) Hz.
     """
-    A = np.asarray(A, np.float64)
-    L = W_items - np.einsum("mij->mi", W_items)[..., None] * np.eye(W_items.shape[-1])
-    Bm = A[..., :, None] * np.eye(A.shape[-1]) + np.asarray(G, np.float64)[:, None, None, None] * L
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lam, U = np.linalg.eigh(Bm)  # (D, M, N), (D, M, N, N)
-        c = -lam
-        w = np.asarray(bands_hz, np.float64) * (2.0 * np.pi / 1000.0)  # rad/ms
 
-        def datan(shift):  # (D, M, B, N modes)
-            hi = (w[:, 1][:, None] + shift) / c[..., None, :]
-            lo = (w[:, 0][:, None] + shift) / c[..., None, :]
-            return np.arctan(hi) - np.arctan(lo)
+    def item(a_j, w_j, G_d):
+        return vbt.hopf_band_power(a_j, omega, w_set[w_j], G_d, 1.0, bands_hz, symmetric=True)
 
-        d = datan(-omega) + datan(omega)
-        P = np.einsum("dmbk,dmnk->dmbn", d / c[..., None, :], U * U) / np.pi
-        P = P / P.sum(axis=-2, keepdims=True)
-    return np.where((lam[..., -1] < 0)[..., None, None], P, np.nan)
+    def draw(a_d, G_d):
+        return jax.vmap(item, in_axes=(0, 0, None))(a_d, w_index, G_d)
+
+    return jax.jit(jax.vmap(draw))
 
 
 def _effects(interventions, labels, W, omega, doses, fname):
@@ -305,7 +291,7 @@ def predict_interventions(
         tf = np.asarray(target_fc, dtype=np.float64)
         if tf.shape != (n, n):
             raise ShapeError(f"{fname}: target_fc must be ({n}, {n}), got {tf.shape}")
-        target = jnp.asarray(np.clip(tf[iu], -FISHER_CLIP, FISHER_CLIP), jnp.float32)
+        target = jnp.asarray(tf, jnp.float32)
     names = tuple(interventions)
     kinds = tuple(e[0] for e in effects)
     # distinct weight matrices (the input, then one per lesion) and each item's index into them
@@ -350,8 +336,7 @@ def predict_interventions(
         base, after, dfc, ok, A, bad = jax.vmap(draw)(a_b, G_b)
         return base, after, dfc.sum(0), ok.sum(0), A, bad
 
-    w_items = np.stack(w_list)[np.asarray(w_index)].astype(np.float64)  # (1 + I K, N, N)
-
+    band_power = None if bands is None else _band_power(Wset, widx, omega, bands)
     pieces = []
     fc_sum = np.zeros((n_i * n_k, n, n), np.float64)
     ok_count = np.zeros((n_i * n_k,), np.int64)
@@ -362,7 +347,7 @@ def predict_interventions(
         )
         pieces.append((base, after))
         if bands is not None:
-            bp = _band_power_np(A, w_items, G[s : s + chunk], omega, bands)
+            bp = jax.device_get(band_power(A, jnp.asarray(G[s : s + chunk])))
             bp_pieces.append(np.where(bad_b[:, :, None, None], np.nan, bp).astype(np.float32))
         fc_sum += dsum
         ok_count += cnt
