@@ -94,14 +94,8 @@ def predict_run_folder(
             cannot be written.
     """
     from .._output import save_netcdf
-    from ._effects import (
-        change_summary,
-        dose_index,
-        predict_interventions,
-        prob_improves,
-        ranking,
-        to_inference_data,
-    )
+    from ._effects import predict_interventions
+    from ._summary import change_summary, dose_index, prob_improves, ranking, to_inference_data
 
     started = time.perf_counter()
     folder = out if isinstance(out, RunFolder) else RunFolder.prepare(out, force=force)
