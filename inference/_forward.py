@@ -33,11 +33,6 @@ from vbt_jax import ArgumentError, ShapeError
 FEATURES = ("fc", "amplitude", "band_power", "fcd_quantiles")
 
 
-def _corr(cov: Array) -> Array:
-    sd = jnp.sqrt(jnp.diagonal(cov, axis1=-2, axis2=-1))
-    return cov / (sd[..., :, None] * sd[..., None, :])
-
-
 def _aperiodic_band_power(bands: Array, exponent: Array) -> Array:
     """Relative power of a 1/f^exponent spectrum in each band (closed-form integral)."""
     lo, hi = bands[:, 0], bands[:, 1]
@@ -140,7 +135,7 @@ class HopfLinear(eqx.Module):
         if "fc" in self.features or "amplitude" in self.features:
             cov = vbt.hopf_covariance_symmetric(a, W, G, nsig)
             if "fc" in self.features:
-                out["fc"] = _corr(cov)
+                out["fc"] = vbt.linear_fc(cov, cov.shape[0])
             if "amplitude" in self.features:
                 out["amplitude"] = jnp.sqrt(jnp.diagonal(cov))
         if "band_power" in self.features:

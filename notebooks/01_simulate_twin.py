@@ -61,9 +61,7 @@ CONFIGS = find_config("hopf_dk84.toml").parent
 IU = np.triu_indices(84, 1)  # upper-triangle edges: every FC comparison uses these
 
 
-def edge_r(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson r between the upper triangles of two (N, N) matrices."""
-    return float(np.corrcoef(a[IU], b[IU])[0, 1])
+edge_r = vbt.features.upper_r  # Pearson r between the upper triangles of two (N, N) matrices
 
 
 print(f"quick mode: {QUICK}; configs from {CONFIGS}")

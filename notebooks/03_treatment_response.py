@@ -228,10 +228,8 @@ def gbc(fc):
 d_sim = fcs["ketamine"] - fcs["baseline"]
 sim_change = float(d_sim[iu].mean())
 pred_change = float(one.mean_fc_change[0, 0, 0])
-r_gbc = float(
-    np.corrcoef(gbc(fcs["ketamine"]) - gbc(fcs["baseline"]), one.gbc_change[0, 0, 0])[0, 1]
-)
-r_edges = float(np.corrcoef(d_sim[iu], one.fc_change_mean[0, 0][iu])[0, 1])
+r_gbc = vbt.features.pearson(gbc(fcs["ketamine"]) - gbc(fcs["baseline"]), one.gbc_change[0, 0, 0])
+r_edges = vbt.features.upper_r(d_sim, one.fc_change_mean[0, 0])
 print(f"2 simulations of {exp_cfg.simulation.duration / 1000:.0f} s in {sim_seconds:.0f} s")
 print(f"mean FC change: simulated {sim_change:+.4f}, predicted {pred_change:+.4f}")
 print(f"pattern agreement: regional GBC change r = {r_gbc:.2f}, edge FC change r = {r_edges:.2f}")
@@ -254,7 +252,7 @@ iu = np.triu_indices(n, 1)
 
 
 def scan(fc, rng, T=1200):
-    z = np.arctanh(fc[iu]) + rng.normal(size=iu[0].size) / np.sqrt(T - 3)
+    z = vbt.features.fisher_z(fc[iu]) + rng.normal(size=iu[0].size) / np.sqrt(T - 3)
     m = np.eye(n)
     m[iu] = m.T[iu] = np.tanh(z)
     return m

@@ -12,6 +12,7 @@ import scipy.stats
 from vbt_jax._errors import ArgumentError, ShapeError
 from vbt_jax.features import (
     DEFAULT_BANDS,
+    FISHER_CLIP,
     alpha_peak_frequency,
     band_powers,
     fc,
@@ -19,8 +20,11 @@ from vbt_jax.features import (
     fcd,
     fcd_histogram,
     fcd_values,
+    fisher_z,
     ks_distance,
+    pearson,
     relative_band_powers,
+    upper_r,
     welch_psd,
 )
 
@@ -60,6 +64,50 @@ def test_fc_correlation_matches_numpy():
         np.testing.assert_allclose(float(fc_correlation(a2, b)), expected, atol=1e-12)
     with pytest.raises(ShapeError, match=r"\(8, 8\) and \(7, 7\)"):
         fc_correlation(a, b[:7, :7])
+
+
+def test_fc_correlation_batched_matches_numpy(x64):
+    """Leading axes broadcast: (3, N, N) against (N, N) and (3, N, N), each vs NumPy."""
+    mats = np.stack([np.corrcoef(_series(s, 60, 7), rowvar=False) for s in range(4)])
+    iu = np.triu_indices(7, k=1)
+    want = [np.corrcoef(m[iu], mats[3][iu])[0, 1] for m in mats[:3]]
+    got = np.asarray(fc_correlation(jnp.asarray(mats[:3]), jnp.asarray(mats[3])))
+    assert got.shape == (3,)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    pairs = np.asarray(fc_correlation(mats[:3], mats[1:]))
+    want = [np.corrcoef(mats[k][iu], mats[k + 1][iu])[0, 1] for k in range(3)]
+    np.testing.assert_allclose(pairs, want, rtol=0, atol=1e-12)
+    # the host-side versions agree with the traceable one
+    assert upper_r(mats[0], mats[3]) == pytest.approx(float(got[0]), abs=1e-12)
+    assert pearson(mats[0][iu], mats[3][iu]) == pytest.approx(float(got[0]), abs=1e-12)
+    with pytest.raises(ShapeError, match="do not broadcast"):
+        fc_correlation(mats[:3], mats[:2])
+    with pytest.raises(ShapeError, match="N >= 3"):
+        fc_correlation(np.eye(2), np.eye(2))
+
+
+def test_pearson_without_spread_is_nan():
+    assert np.isnan(pearson([1.0, 1.0, 1.0], [0.0, 1.0, 2.0]))
+    assert np.isnan(pearson([1.0, np.nan], [0.0, 1.0]))
+
+
+def test_fisher_z_matches_numpy_and_clips(x64):
+    r = np.array([-1.0, -0.999, -0.3, 0.0, 0.42, 0.9999, 1.0])
+    want = np.arctanh(np.clip(r, -0.999999, 0.999999))
+    got_np = fisher_z(r)
+    assert isinstance(got_np, np.ndarray) and got_np.dtype == np.float64
+    np.testing.assert_allclose(got_np, want, rtol=1e-15)
+    got_jax = fisher_z(jnp.asarray(r))
+    assert isinstance(got_jax, jax.Array)
+    np.testing.assert_allclose(np.asarray(got_jax), want, rtol=1e-14)
+    # +-1 (an FC diagonal) stays finite: the clip, not an infinite z
+    assert np.all(np.isfinite(got_np)) and got_np[-1] == pytest.approx(np.arctanh(FISHER_CLIP))
+    # float32 keeps the clip below 1
+    z32 = fisher_z(np.float32(1.0))
+    assert np.isfinite(z32) and z32.dtype == np.float32
+    # traceable and differentiable inside the clip: d artanh(r) / dr = 1 / (1 - r^2)
+    g = jax.vmap(jax.grad(fisher_z))(jnp.asarray(r[1:-1]))
+    np.testing.assert_allclose(np.asarray(g), 1.0 / (1.0 - r[1:-1] ** 2), rtol=1e-12)
 
 
 # ---- FCD -----------------------------------------------------------------------------------

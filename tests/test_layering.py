@@ -223,6 +223,7 @@ def test_registered_commands_are_commands(name):
 # ShapeError, LabelError, ConnectomeError; ArgumentError).
 CONFIG_EDGE = {
     "vbt_jax/config/_build.py",
+    "vbt_jax/config/_load.py",
     "vbt_jax/config/_schema.py",
     "vbt_jax/config/_sections.py",
     "vbt_jax/jobs.py",
@@ -259,3 +260,57 @@ def test_config_error_is_raised_only_at_the_config_edge():
     assert not bad, f"ConfigError raised outside the configuration edge: {bad}"
     # the list of edge files is not stale
     assert all((ROOT / p).exists() for p in CONFIG_EDGE)
+
+
+# One concept, one implementation: the numerical formulas below are written once, and every
+# caller (library, inference, notebooks, benchmarks) goes through that one copy.
+NUMERIC_TREES = (VBT, INF, ROOT / "notebooks", ROOT / "benchmarks")
+
+
+def _numeric_sources() -> list[Path]:
+    return [p for tree in NUMERIC_TREES if tree.exists() for p in _sources(tree)]
+
+
+def test_one_fisher_transform():
+    """``arctanh`` (the Fisher z) is called in one module: ``vbt_jax.features.fisher_z``'s."""
+    import re
+
+    hits = [
+        p.relative_to(ROOT).as_posix()
+        for p in _numeric_sources()
+        if re.search(r"\b(arctanh|atanh)\b", _code(p))
+    ]
+    assert hits == ["vbt_jax/features/_fc.py"], hits
+
+
+def test_one_workaround_for_the_lapack_deadlock():
+    """The jaxlib CPU deadlock is worked around in one module, which alone factors the Hopf
+    block (``cho_factor``) and names the deadlock; callers use the public Hopf functions."""
+    lapack = "vbt_jax/_linear/_lapack.py"
+    named = [
+        p.relative_to(ROOT).as_posix()
+        for p in _numeric_sources()
+        if "deadlock" in p.read_text().lower()
+    ]
+    assert named == [lapack], named
+    assert "jaxlib 0.10" in (ROOT / lapack).read_text()
+    factored = [
+        p.relative_to(ROOT).as_posix() for p in _numeric_sources() if "cho_factor" in _code(p)
+    ]
+    assert factored == [lapack], factored
+
+
+def test_pearson_r_of_two_vectors_is_not_rewritten():
+    """``corrcoef`` is only used for the FC of a time series (``rowvar=False``); the r of two
+    vectors or upper triangles is ``vbt_jax.features.pearson`` / ``upper_r`` /
+    ``fc_correlation``."""
+    bad = []
+    for p in _numeric_sources():
+        for node in ast.walk(ast.parse(p.read_text(), filename=str(p))):
+            if not isinstance(node, ast.Call):
+                continue
+            fn = node.func
+            name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
+            if name == "corrcoef" and not any(k.arg == "rowvar" for k in node.keywords):
+                bad.append(f"{p.relative_to(ROOT)}:{node.lineno}")
+    assert not bad, bad

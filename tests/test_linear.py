@@ -9,8 +9,9 @@ import pytest
 import scipy.linalg as sla
 
 import vbt_jax as vbt
-from vbt_jax import ArgumentError, ShapeError
-from vbt_jax._linear import (
+from vbt_jax import (
+    ArgumentError,
+    ShapeError,
     hopf_band_power,
     hopf_covariance_symmetric,
     hopf_fc,
@@ -251,6 +252,31 @@ def test_validation_errors():
 
 
 # ---- symmetric Stuart-Landau network: closed forms -------------------------------------------
+
+
+def test_neg_inverse_value_and_derivatives_match_numpy(x64):
+    """The Hopf block's inverse (the one LAPACK workaround): value vs NumPy's inverse, JVP vs
+    central differences, vmapped VJP vs the closed form ``X R X``, NaN where ``-B`` is not
+    positive definite."""
+    from vbt_jax._linear._lapack import neg_inverse
+
+    rng = np.random.default_rng(21)
+    n = 6
+    Bs = np.stack([-_random_spd(rng, n) - 0.1 * np.eye(n) for _ in range(3)])
+    X = np.asarray(neg_inverse(Bs[0]))
+    np.testing.assert_allclose(X, np.linalg.inv(-Bs[0]), rtol=1e-12, atol=1e-12)
+    dB = rng.standard_normal((n, n))
+    dB = dB + dB.T
+    _, dX = jax.jvp(neg_inverse, (jnp.asarray(Bs[0]),), (jnp.asarray(dB),))
+    h = 1e-6
+    fd = (np.linalg.inv(-(Bs[0] + h * dB)) - np.linalg.inv(-(Bs[0] - h * dB))) / (2 * h)
+    np.testing.assert_allclose(np.asarray(dX), fd, rtol=1e-6, atol=1e-6 * np.abs(fd).max())
+    R = rng.standard_normal((n, n))
+    g = jax.vmap(jax.grad(lambda B: jnp.sum(neg_inverse(B) * R)))(jnp.asarray(Bs))
+    for k in range(3):
+        Xk = np.linalg.inv(-Bs[k])
+        np.testing.assert_allclose(np.asarray(g[k]), Xk.T @ R @ Xk.T, rtol=1e-10, atol=1e-12)
+    assert np.all(np.isnan(np.asarray(neg_inverse(jnp.asarray(-Bs[0])))))
 
 
 def _dk84_weights():

@@ -134,3 +134,45 @@ def test_errors(setup):
         predict_interventions(a, G, conn.weights, conn.labels, drugs, DOSES, target_fc=np.eye(3))
     with pytest.raises(ArgumentError, match="Drug acting on"):
         predict_interventions(a, G, conn.weights, conn.labels, {"x": 1.0}, DOSES)
+
+
+def _band_power_ref(a, W, G, omega, bands):
+    """Relative band power (B, N) of the linearised Hopf network, float64 NumPy: the eigenmodes
+    of ``B = diag(a) + G (W - diag(W 1))``, each a Lorentzian pair at +-omega integrated over
+    the band by arctangents."""
+    lam, U = np.linalg.eigh(np.diag(a) + G * (W - np.diag(W.sum(1))))
+    c = -lam
+    w = np.asarray(bands, np.float64) * (2.0 * np.pi / 1000.0)
+    d = sum(np.arctan((w[:, 1:] + s) / c) - np.arctan((w[:, :1] + s) / c) for s in (-omega, omega))
+    P = (d / c) @ (U * U).T
+    return P / P.sum(0)
+
+
+@pytest.mark.parametrize("distance", ["corr", "fisher_z"])
+def test_band_power_and_distance_match_float64_references(setup, distance):
+    conn, a, G, drugs = setup
+    W = np.asarray(conn.weights, np.float64)
+    iu = np.triu_indices(W.shape[0], 1)
+    bands = {"slow5": (0.01, 0.027), "slow4": (0.027, 0.073)}
+    omega = 2.0 * np.pi * 0.05e-3
+    target = np.asarray(vbt.dk84_empirical_fc(), np.float64)
+    one = {"psychedelic": drugs["psychedelic"]}
+    p = predict_interventions(
+        a[:2], G[:2], conn.weights, conn.labels, one, DOSES, target_fc=target,
+        distance=distance, bands_hz=bands, omega=omega,
+    )  # fmt: skip
+    rho = np.asarray(drugs["psychedelic"].regional_density(conn.labels), np.float64)
+    for d in range(2):
+        a0 = a[d].astype(np.float64)
+        a1 = a0 * (1.0 + (-0.5) * (3.0 / (1.0 + 3.0)) * rho)  # e occ(d) rho at dose 3
+        for got, ad in ((p.band_power_base[d], a0), (p.band_power[d, 0, 2], a1)):
+            want = _band_power_ref(ad, W, float(G[d]), omega, list(bands.values()))
+            np.testing.assert_allclose(got, want, atol=1e-5)  # float32 vs float64
+        X = np.linalg.inv(-(np.diag(a1) + float(G[d]) * (W - np.diag(W.sum(1)))))
+        sd = np.sqrt(np.diag(X))
+        fc = (X / np.outer(sd, sd))[iu]
+        if distance == "corr":
+            want = 1.0 - np.corrcoef(fc, target[iu])[0, 1]
+        else:
+            want = np.linalg.norm(np.arctanh(fc) - np.arctanh(target[iu]))
+        assert p.distance[d, 0, 2] == pytest.approx(want, rel=1e-4)

@@ -1,8 +1,9 @@
 """Treatment response of a fitted twin: what each drug, lesion or stimulation does to it.
 
 - effects (:func:`predict_interventions`): every posterior draw under every intervention and
-  dose, summarised as regional GBC, mean FC, band powers and the distance to a target FC, with
-  :func:`change_summary`, :func:`prob_improves` and :func:`ranking`;
+  dose, summarised as regional GBC, mean FC, band powers and the distance to a target FC;
+- posterior summaries of them (:func:`change_summary`, :func:`prob_improves`,
+  :func:`ranking`, :func:`predictions_to_inference_data`);
 - observed checks (:func:`check_observed`): a prediction against an observed on-drug session,
   and the patient's efficacy posterior;
 - simulated checks (:func:`simulate_interventions`): the nonlinear noisy twin under each
@@ -17,13 +18,8 @@ from ._config import PredictConfig as PredictConfig
 from ._config import load_predict_config as load_predict_config
 from ._config import parse_predict as parse_predict
 from ._effects import Predictions as Predictions
-from ._effects import change_summary as change_summary
-from ._effects import dose_index as dose_index
 from ._effects import gbc_from_z as gbc_from_z
 from ._effects import predict_interventions as predict_interventions
-from ._effects import predictions_to_inference_data as predictions_to_inference_data
-from ._effects import prob_improves as prob_improves
-from ._effects import ranking as ranking
 from ._job import predict_run_folder as predict_run_folder
 from ._observed import ObservedCheck as ObservedCheck
 from ._observed import check_observed as check_observed
@@ -35,6 +31,11 @@ from ._plots import plot_ranking as plot_ranking
 from ._plots import prediction_figures as prediction_figures
 from ._simulated import SimulatedPredictions as SimulatedPredictions
 from ._simulated import simulate_interventions as simulate_interventions
+from ._summary import change_summary as change_summary
+from ._summary import dose_index as dose_index
+from ._summary import predictions_to_inference_data as predictions_to_inference_data
+from ._summary import prob_improves as prob_improves
+from ._summary import ranking as ranking
 from ._twin import FittedTwin as FittedTwin
 from ._twin import build_interventions as build_interventions
 from ._twin import load_twin as load_twin

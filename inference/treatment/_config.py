@@ -40,13 +40,7 @@ A predict config names a fitted twin (the run folder of ``vbt fit``: ``posterior
     targets = ["L.RMFG"]
     amplitude = -1e-6            # offset of a [1/ms] while the stimulation is on
 
-The run folder: ``predictions.nc`` (ArviZ InferenceData, group ``predictions``; see
-:func:`inference.predictions_to_inference_data`), ``summary.csv`` (one row per intervention
-and dose: mean FC change with its interval, P(improves), P(unstable)), ``ranking.csv``,
-``report.md`` (tables and figures, readable on its own), ``figures/`` (dose-response with
-bands, P(improves) by dose, the ranking, FC-change maps, regional GBC changes, band powers),
-``config.toml``, ``twin.json`` (where the posterior came from), ``versions.json``. It is
-written atomically (``<out>.partial-*`` renamed when complete).
+What ``vbt predict`` writes is described in :mod:`inference.treatment._job`.
 
 Everything in the config is checked (and the twin's folder read) before anything is compiled;
 errors name the file, the section and the key.

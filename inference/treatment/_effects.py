@@ -9,12 +9,12 @@ and reduced inside one jitted, ``vmap``-ed function.
 
 With a target FC (e.g. a healthy reference), the distance of each predicted FC to it is
 ``1 - Pearson r`` of the upper triangles (``distance="corr"``, default) or the Frobenius norm
-of the difference of Fisher-z upper triangles (``distance="fisher_z"``).
+of the difference of Fisher-z upper triangles (``distance="fisher_z"``). The posterior
+summaries of the predictions are in :mod:`._summary`.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,9 +25,6 @@ import numpy as np
 
 import vbt_jax as vbt
 from vbt_jax import ArgumentError, ShapeError
-from vbt_jax.features import FISHER_CLIP
-
-from .. import _arviz
 
 _DISTANCES = ("corr", "fisher_z")
 
@@ -100,7 +97,7 @@ class Predictions(eqx.Module):
 
 
 def _summaries(fc, iu, target, kind: str):
-    """GBC (N,), mean FC over edges, and distance to the target upper triangle (or 0)."""
+    """GBC (N,), mean FC over edges, and distance to the (N, N) target FC (or 0)."""
     n = fc.shape[-1]
     gbc = (fc.sum(-1) - jnp.diagonal(fc, axis1=-2, axis2=-1)) / (n - 1)
     up = fc[..., iu[0], iu[1]]
@@ -108,12 +105,9 @@ def _summaries(fc, iu, target, kind: str):
     if target is None:
         return gbc, mean, jnp.zeros_like(mean)
     if kind == "corr":
-        x = up - up.mean(-1, keepdims=True)
-        t = target - target.mean()
-        r = (x * t).sum(-1) / jnp.sqrt((x * x).sum(-1) * (t * t).sum())
-        dist = 1.0 - r
+        dist = 1.0 - vbt.features.fc_correlation(fc, target)
     else:
-        d = vbt.features.fisher_z(up) - jnp.arctanh(target)
+        d = vbt.features.fisher_z(up) - vbt.features.fisher_z(target[iu[0], iu[1]])
         dist = jnp.sqrt((d * d).sum(-1))
     return gbc, mean, dist
 
@@ -127,36 +121,26 @@ def gbc_from_z(z: Any, n: int) -> np.ndarray:
     return (m + jnp.swapaxes(m, -1, -2)).sum(-1) / (n - 1)
 
 
-def _band_power_np(A, W_items, G, omega, bands_hz) -> np.ndarray:
-    """Relative band power of ``x`` (..., B, N) for every draw and item, float64 NumPy.
+def _band_power(w_set, w_index, omega, bands_hz):
+    """Jitted ``(A (D, M, N), G (D,)) -> (D, M, B, N)``: the relative band power of ``x`` of
+    every draw and item by :func:`vbt_jax.hopf_band_power` (NaN past the bifurcation).
 
-    The closed form of :func:`vbt_jax.hopf_band_power`'s symmetric path (the eigenmodes of
-    ``B = diag(a) + G (W - diag(W 1))``, each a Lorentzian pair at +-omega integrated over the
-    band by arctangents), evaluated with ``numpy.linalg.eigh`` on the host: XLA CPU (jaxlib
-    0.10) can deadlock its thread pool on the vmapped eigendecomposition of this graph, so it
-    is kept out of the jitted batch. The tests compare it with ``vbt.hopf_band_power``.
+    A call of its own, after the FC batch has returned: its eigendecompositions and the FC's
+    Cholesky factorisations are never batched LAPACK calls of one program (see
+    :func:`vbt_jax.hopf_covariance_symmetric` on batching).
 
     Args:
-        A: (D, M, N) bifurcation parameters [1/ms]; W_items: (M, N, N) weights per item;
-        G: (D,); omega: rad/ms; bands_hz: (B, 2) Hz.
+        w_set: (S, N, N) distinct weights; w_index: (M,) each item's index into ``w_set``;
+        omega: rad/ms; bands_hz: (B, 2) Hz.
     """
-    A = np.asarray(A, np.float64)
-    L = W_items - np.einsum("mij->mi", W_items)[..., None] * np.eye(W_items.shape[-1])
-    Bm = A[..., :, None] * np.eye(A.shape[-1]) + np.asarray(G, np.float64)[:, None, None, None] * L
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lam, U = np.linalg.eigh(Bm)  # (D, M, N), (D, M, N, N)
-        c = -lam
-        w = np.asarray(bands_hz, np.float64) * (2.0 * np.pi / 1000.0)  # rad/ms
 
-        def datan(shift):  # (D, M, B, N modes)
-            hi = (w[:, 1][:, None] + shift) / c[..., None, :]
-            lo = (w[:, 0][:, None] + shift) / c[..., None, :]
-            return np.arctan(hi) - np.arctan(lo)
+    def item(a_j, w_j, G_d):
+        return vbt.hopf_band_power(a_j, omega, w_set[w_j], G_d, 1.0, bands_hz, symmetric=True)
 
-        d = datan(-omega) + datan(omega)
-        P = np.einsum("dmbk,dmnk->dmbn", d / c[..., None, :], U * U) / np.pi
-        P = P / P.sum(axis=-2, keepdims=True)
-    return np.where((lam[..., -1] < 0)[..., None, None], P, np.nan)
+    def draw(a_d, G_d):
+        return jax.vmap(item, in_axes=(0, 0, None))(a_d, w_index, G_d)
+
+    return jax.jit(jax.vmap(draw))
 
 
 def _effects(interventions, labels, W, omega, doses, fname):
@@ -305,7 +289,7 @@ def predict_interventions(
         tf = np.asarray(target_fc, dtype=np.float64)
         if tf.shape != (n, n):
             raise ShapeError(f"{fname}: target_fc must be ({n}, {n}), got {tf.shape}")
-        target = jnp.asarray(np.clip(tf[iu], -FISHER_CLIP, FISHER_CLIP), jnp.float32)
+        target = jnp.asarray(tf, jnp.float32)
     names = tuple(interventions)
     kinds = tuple(e[0] for e in effects)
     # distinct weight matrices (the input, then one per lesion) and each item's index into them
@@ -350,8 +334,7 @@ def predict_interventions(
         base, after, dfc, ok, A, bad = jax.vmap(draw)(a_b, G_b)
         return base, after, dfc.sum(0), ok.sum(0), A, bad
 
-    w_items = np.stack(w_list)[np.asarray(w_index)].astype(np.float64)  # (1 + I K, N, N)
-
+    band_power = None if bands is None else _band_power(Wset, widx, omega, bands)
     pieces = []
     fc_sum = np.zeros((n_i * n_k, n, n), np.float64)
     ok_count = np.zeros((n_i * n_k,), np.int64)
@@ -362,7 +345,7 @@ def predict_interventions(
         )
         pieces.append((base, after))
         if bands is not None:
-            bp = _band_power_np(A, w_items, G[s : s + chunk], omega, bands)
+            bp = jax.device_get(band_power(A, jnp.asarray(G[s : s + chunk])))
             bp_pieces.append(np.where(bad_b[:, :, None, None], np.nan, bp).astype(np.float32))
         fc_sum += dsum
         ok_count += cnt
@@ -397,165 +380,3 @@ def predict_interventions(
         band_power=None if bands is None else ba,
         band_power_base=None if bands is None else bb,
     )
-
-
-def _interval(x: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
-    lo = 0.5 * (1.0 - prob)
-    with warnings.catch_warnings():  # an intervention unstable in every draw: all-NaN slices
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanquantile(x, lo, axis=0), np.nanquantile(x, 1.0 - lo, axis=0)
-
-
-def _nanmean(x: np.ndarray) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(x, axis=0)
-
-
-def change_summary(pred: Predictions, prob: float = 0.9) -> dict[str, np.ndarray]:
-    """Posterior means and equal-tailed credible intervals of the predicted changes.
-
-    Draws an intervention makes unstable (NaN) are left out of the means and intervals; their
-    share is ``prob_unstable``.
-
-    Args:
-        pred: from :func:`predict_interventions`.
-        prob: interval mass in (0, 1).
-
-    Returns:
-        dict with ``gbc_change_mean``, ``gbc_change_lo``, ``gbc_change_hi`` (I, K, N) and
-        ``mean_fc_change_mean``, ``mean_fc_change_lo``, ``mean_fc_change_hi`` (I, K) (the
-        dose-response of the mean FC), ``prob_gbc_increase`` (I, K, N): the posterior
-        probability that the region's GBC rises, ``prob_unstable`` (I, K), and with band
-        powers ``band_power_change_mean``/``_lo``/``_hi`` (I, K, B, N).
-
-    Raises:
-        ArgumentError: ``prob`` outside (0, 1).
-    """
-    if not 0.0 < prob < 1.0:
-        raise ArgumentError(f"change_summary: prob must be in (0, 1), got {prob}")
-    g, m = pred.gbc_change, pred.mean_fc_change
-    glo, ghi = _interval(g, prob)
-    mlo, mhi = _interval(m, prob)
-    out = {
-        "gbc_change_mean": _nanmean(g),
-        "gbc_change_lo": glo,
-        "gbc_change_hi": ghi,
-        "mean_fc_change_mean": _nanmean(m),
-        "mean_fc_change_lo": mlo,
-        "mean_fc_change_hi": mhi,
-        "prob_gbc_increase": (g > 0).mean(0),
-        "prob_unstable": pred.prob_unstable,
-    }
-    bp = pred.band_power_change
-    if bp is not None:
-        lo, hi = _interval(bp, prob)
-        out.update(
-            band_power_change_mean=_nanmean(bp), band_power_change_lo=lo, band_power_change_hi=hi
-        )
-    return out
-
-
-def _need_distance(pred: Predictions, what: str) -> None:
-    if pred.distance is None:
-        raise ArgumentError(f"{what}: the predictions have no distances; pass target_fc=")
-
-
-def prob_improves(pred: Predictions) -> np.ndarray:
-    """(I, K) posterior probability that the distance to the target drops below baseline.
-
-    A draw the intervention makes unstable counts as not improved.
-
-    Raises:
-        ArgumentError: predictions made without ``target_fc``.
-    """
-    _need_distance(pred, "prob_improves")
-    with np.errstate(invalid="ignore"):
-        return (pred.distance < pred.distance_base[:, None, None]).mean(0)
-
-
-def dose_index(pred: Predictions, dose: float) -> int:
-    """Index of ``dose`` among the predicted doses.
-
-    Raises:
-        ArgumentError: the dose was not predicted (lists the doses).
-    """
-    hit = np.flatnonzero(np.isclose(pred.doses, dose, rtol=1e-6, atol=1e-9))
-    if hit.size == 0:
-        raise ArgumentError(f"dose {dose:g} is not among the predicted doses {pred.doses.tolist()}")
-    return int(hit[0])
-
-
-def ranking(pred: Predictions, dose_index: int) -> np.ndarray:
-    """(I,) probability of each intervention being the best (smallest distance) at one dose.
-
-    Ties within a draw go to the first intervention (``argmin``); an unstable intervention
-    (NaN distance) is never the best.
-
-    Raises:
-        ArgumentError: no distances, or ``dose_index`` outside ``[0, K)``.
-    """
-    _need_distance(pred, "ranking")
-    k = len(pred.doses)
-    if not -k <= dose_index < k:
-        raise ArgumentError(f"ranking: dose_index {dose_index} outside [0, {k})")
-    d = np.nan_to_num(pred.distance[:, :, dose_index], nan=np.inf)
-    best = np.argmin(d, axis=1)
-    return np.bincount(best, minlength=len(pred.names)) / best.size
-
-
-def to_inference_data(pred: Predictions, attrs: Mapping[str, Any] | None = None):
-    """ArviZ InferenceData with a ``predictions`` group (save with ``save_netcdf``).
-
-    Variables: ``gbc``, ``gbc_change`` (draw, intervention, dose, region), ``mean_fc``,
-    ``mean_fc_change``, ``unstable`` (draw, intervention, dose), ``gbc_base`` (draw, region),
-    ``mean_fc_base`` (draw), ``fc_change_mean`` (intervention, dose, region, region_to), with
-    a target ``distance`` (draw, intervention, dose) and ``distance_base`` (draw), with bands
-    ``band_power``/``band_power_change`` (draw, intervention, dose, band, region) and
-    ``band_power_base`` (draw, band, region). Coordinates: intervention names (and their
-    ``kind``), doses, region labels, band names.
-    """
-    import xarray as xr
-
-    d4 = ("draw", "intervention", "dose", "region")
-    data = {
-        "gbc": (d4, pred.gbc),
-        "gbc_change": (d4, pred.gbc_change),
-        "mean_fc": (d4[:3], pred.mean_fc),
-        "mean_fc_change": (d4[:3], pred.mean_fc_change),
-        "gbc_base": (("draw", "region"), pred.gbc_base),
-        "mean_fc_base": (("draw",), pred.mean_fc_base),
-    }
-    if pred.unstable is not None:
-        data["unstable"] = (d4[:3], pred.unstable.astype(np.int8))
-    if pred.fc_change_mean is not None:
-        data["fc_change_mean"] = (
-            ("intervention", "dose", "region", "region_to"),
-            pred.fc_change_mean,
-        )
-    if pred.distance is not None:
-        data["distance"] = (d4[:3], pred.distance)
-        data["distance_base"] = (("draw",), pred.distance_base)
-    if pred.band_power is not None:
-        d5 = ("draw", "intervention", "dose", "band", "region")
-        data["band_power"] = (d5, pred.band_power)
-        data["band_power_change"] = (d5, pred.band_power_change)
-        data["band_power_base"] = (("draw", "band", "region"), pred.band_power_base)
-    coords = {
-        "draw": np.arange(pred.gbc.shape[0]),
-        "intervention": list(pred.names),
-        "dose": np.asarray(pred.doses),
-        "region": list(pred.labels),
-    }
-    if pred.fc_change_mean is not None:
-        coords["region_to"] = list(pred.labels)
-    if pred.kinds:
-        coords["kind"] = ("intervention", list(pred.kinds))
-    if pred.band_names:
-        coords["band"] = list(pred.band_names)
-    at = {"distance_kind": pred.distance_kind, **dict(attrs or {})}
-    ds = xr.Dataset(data, coords=coords, attrs=at)
-    return _arviz.predictions_data(ds)
-
-
-predictions_to_inference_data = to_inference_data

@@ -1,43 +1,11 @@
 """``vbt predict``: predicted treatment effects on a fitted twin, from a TOML config to a run
 folder.
 
-A predict config names a fitted twin (the run folder of ``vbt fit``: ``posterior.nc`` and
-``config.toml``), the interventions, the doses and the reference to move towards::
-
-    description = "..."
-
-    [predict]
-    twin = "../runs/demo"        # a vbt fit run folder (relative to this file), or --twin
-    draws = 1000                 # posterior draws used (thinned evenly; default all)
-    doses = [0, 0.5, 1, 2, 4]    # in each drug's EC50 unit (multiples of the EC50 by default)
-    report_dose = 2.0            # the dose of the ranking and the FC-change maps (one of doses)
-    target_fc = "dk84"           # reference FC to move towards ("dk84", a file, or "none")
-    distance = "corr"            # 1 - r of the upper triangles; or "fisher_z"
-    interval = 0.9               # credible interval mass
-    bands = { slow5 = [0.01, 0.027], slow4 = [0.027, 0.073] }   # Hz, optional
-
-    [[predict.intervention]]
-    name = "psilocybin-like"
-    kind = "drug"
-    preset = "psychedelic_5ht2a" # or receptor = "5HT2a" / a map file + efficacy + mode
-    efficacy = -0.5              # optional: override the preset's (relative change of a)
-    ec50 = 1.0                   # occupancy: ec50 (dose unit), hill, emax
-    hill = 1.0
-
-    [[predict.intervention]]
-    name = "precuneus lesion"
-    kind = "lesion"
-    regions = ["L.PCUN"]         # and/or edges = [["L.PCUN", "R.PCUN"]]
-    factor = 0.5
-
-    [[predict.intervention]]
-    name = "inhibitory rTMS L.RMFG"
-    kind = "stimulation"
-    targets = ["L.RMFG"]
-    amplitude = -1e-6            # offset of a [1/ms] while the stimulation is on
+The config (its schema and an example in :mod:`inference.treatment._config`) names a fitted
+twin, the interventions, the doses and the reference FC to move towards.
 
 The run folder: ``predictions.nc`` (ArviZ InferenceData, group ``predictions``; see
-:func:`inference.predictions_to_inference_data`), ``summary.csv`` (one row per intervention
+:func:`inference.treatment.predictions_to_inference_data`), ``summary.csv`` (one row per intervention
 and dose: mean FC change with its interval, P(improves), P(unstable)), ``ranking.csv``,
 ``report.md`` (tables and figures, readable on its own), ``figures/`` (dose-response with
 bands, P(improves) by dose, the ranking, FC-change maps, regional GBC changes, band powers),
@@ -94,14 +62,8 @@ def predict_run_folder(
             cannot be written.
     """
     from .._output import save_netcdf
-    from ._effects import (
-        change_summary,
-        dose_index,
-        predict_interventions,
-        prob_improves,
-        ranking,
-        to_inference_data,
-    )
+    from ._effects import predict_interventions
+    from ._summary import change_summary, dose_index, prob_improves, ranking, to_inference_data
 
     started = time.perf_counter()
     folder = out if isinstance(out, RunFolder) else RunFolder.prepare(out, force=force)

@@ -130,8 +130,8 @@ def _replicate(a_d, G_d, key, W, occ_rho, e0, e_sd, s, replicates):
 def _rss_terms(a_d, G_d, eg, W, occ_rho, dz_obs):
     """Per interval of the efficacy grid: sum r^2, sum r dZ, sum dZ^2 (r the residual at the
     interval's left end, dZ the change of the prediction across it)."""
-    # e = 0 goes into the same batched solve as the grid: two batched LAPACK calls in one
-    # program can deadlock XLA's CPU thread pool (jaxlib 0.10)
+    # e = 0 goes into the same batched solve as the grid (see vbt.hopf_covariance_symmetric
+    # on batching)
     Zall = jax.vmap(lambda e: _z_up(a_d, G_d, e, W, occ_rho))(jnp.concatenate([jnp.zeros(1), eg]))
     Z0, Z = Zall[0], Zall[1:]  # (E,), (M, E)
     r = dz_obs - (Z[:-1] - Z0)

@@ -72,6 +72,9 @@ a whole number of ``step``, and ``duration`` must give at least one sample of ev
 
 from ._build import Experiment as Experiment
 from ._build import build_experiment as build_experiment
+from ._load import find_config as find_config
+from ._load import load_config as load_config
+from ._load import parse_config as parse_config
 from ._schema import COUPLING_KINDS as COUPLING_KINDS
 from ._schema import MODEL_REGISTRY as MODEL_REGISTRY
 from ._schema import BoldConfig as BoldConfig
@@ -86,6 +89,3 @@ from ._schema import RawConfig as RawConfig
 from ._schema import SimulationConfig as SimulationConfig
 from ._schema import available_models as available_models
 from ._schema import model_class as model_class
-from ._sections import find_config as find_config
-from ._sections import load_config as load_config
-from ._sections import parse_config as parse_config

@@ -61,11 +61,26 @@ FISHER_CLIP = 0.999999
 def fisher_z(r: Any) -> Any:
     """Fisher's z, ``artanh(r)``, of correlations clipped to ``+-FISHER_CLIP``.
 
+    The one Fisher transform of the package and of :mod:`inference`. The clip keeps a
+    correlation of exactly +-1 (an FC diagonal, or float32 round-off of a perfect correlation)
+    finite and representable in float32 (``1 - FISHER_CLIP`` is several float32 spacings below
+    1), and it is far beyond any estimated edge, so it changes no off-diagonal value of a
+    model or a scan in practice.
+
     NumPy in, NumPy out (same dtype); anything else goes through ``jax.numpy`` (traceable).
     """
     if isinstance(r, np.ndarray | np.generic | float | int):
         return np.arctanh(np.clip(r, -FISHER_CLIP, FISHER_CLIP))
     return jnp.arctanh(jnp.clip(r, -FISHER_CLIP, FISHER_CLIP))
+
+
+def _r(x: Any, y: Any, xp: Any) -> Any:
+    """Pearson r along the last axis of ``x`` and ``y`` (broadcast), with ``xp`` NumPy or
+    ``jax.numpy``: the one Pearson formula behind :func:`pearson`, :func:`upper_r` and
+    :func:`fc_correlation`."""
+    xc = x - x.mean(axis=-1, keepdims=True)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    return (xc * yc).sum(axis=-1) / xp.sqrt((xc * xc).sum(axis=-1) * (yc * yc).sum(axis=-1))
 
 
 def pearson(x: Any, y: Any) -> float:
@@ -81,9 +96,9 @@ def pearson(x: Any, y: Any) -> float:
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 2:
         return float("nan")
-    xc, yc = x[ok] - x[ok].mean(), y[ok] - y[ok].mean()
-    den = np.sqrt((xc * xc).sum() * (yc * yc).sum())
-    return float((xc * yc).sum() / den) if den > 0 else float("nan")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = _r(x[ok], y[ok], np)  # no spread: 0 / 0
+    return float(r) if np.isfinite(r) else float("nan")
 
 
 def upper_r(a: Any, b: Any, edges: Any = None) -> float:
@@ -124,24 +139,32 @@ def fc_correlation(fc_a: Array, fc_b: Array) -> Array:
     differentiable (e.g. as a loss). :func:`upper_r` is the host-side version used in reports.
 
     Args:
-        fc_a: ``(N, N)`` matrix.
-        fc_b: ``(N, N)`` matrix.
+        fc_a: ``(..., N, N)`` matrices.
+        fc_b: ``(..., N, N)`` matrices; the leading axes broadcast against ``fc_a``'s.
 
     Returns:
-        Scalar correlation in [-1, 1].
+        ``(...)`` correlations in [-1, 1] (a scalar for two ``(N, N)`` matrices).
 
     Raises:
-        ShapeError: if the matrices are not square of the same shape with N >= 3 (N = 2 has a
-            single off-diagonal value, whose correlation is undefined).
+        ShapeError: if the matrices are not square of one size N >= 3 (N = 2 has a single
+            off-diagonal value, whose correlation is undefined) or their leading axes do not
+            broadcast.
     """
     fc_a, fc_b = jnp.asarray(fc_a), jnp.asarray(fc_b)
-    if fc_a.ndim != 2 or fc_a.shape[0] != fc_a.shape[1] or fc_a.shape != fc_b.shape:
+    square = all(m.ndim >= 2 and m.shape[-1] == m.shape[-2] for m in (fc_a, fc_b))
+    if not square or fc_a.shape[-2:] != fc_b.shape[-2:]:
         raise ShapeError(
-            f"fc_correlation: fc_a and fc_b must be square (N, N) of one shape, got "
+            f"fc_correlation: fc_a and fc_b must be square (..., N, N) of one N, got "
             f"{fc_a.shape} and {fc_b.shape}"
         )
-    if fc_a.shape[0] < 3:
-        raise ShapeError(f"fc_correlation: need N >= 3 regions, got N = {fc_a.shape[0]}")
+    try:
+        jnp.broadcast_shapes(fc_a.shape[:-2], fc_b.shape[:-2])
+    except ValueError as err:
+        raise ShapeError(
+            f"fc_correlation: the leading axes of fc_a {fc_a.shape} and fc_b {fc_b.shape} "
+            "do not broadcast"
+        ) from err
+    if fc_a.shape[-1] < 3:
+        raise ShapeError(f"fc_correlation: need N >= 3 regions, got N = {fc_a.shape[-1]}")
     dtype = jnp.result_type(fc_a, fc_b, float)
-    u = jnp.stack([_upper(fc_a), _upper(fc_b)], axis=1).astype(dtype)
-    return _pearson(u)[0, 1]
+    return _r(_upper(fc_a).astype(dtype), _upper(fc_b).astype(dtype), jnp)
