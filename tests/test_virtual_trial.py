@@ -95,7 +95,7 @@ def test_analytic_jacobian_matches_finite_differences(dk):
         sd = np.sqrt(np.diag(X))
         return np.arctanh((X / np.outer(sd, sd))[iu])
 
-    z, J = _z_and_jac(jnp.asarray(eta, jnp.float32), jnp.asarray(lap, jnp.float32), d.G, iu)
+    z, J = _z_and_jac(jnp.asarray(eta, jnp.float32), jnp.asarray(W), d.G, iu)
     np.testing.assert_allclose(z, ref(eta), atol=1e-5)
     np.testing.assert_allclose(
         z, _upper_z(vbt.hopf_fc_symmetric(-d.G * np.exp(eta), W, d.G), iu), atol=1e-5

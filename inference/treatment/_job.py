@@ -6,7 +6,8 @@ twin, the interventions, the doses and the reference FC to move towards.
 
 The run folder: ``predictions.nc`` (ArviZ InferenceData, group ``predictions``; see
 :func:`inference.treatment.predictions_to_inference_data`), ``summary.csv`` (one row per
-intervention and dose: mean FC change with its interval, P(improves), P(unstable)), ``ranking.csv``,
+intervention and dose: mean FC change with its interval, P(improves), P(unstable)),
+``ranking.csv``,
 ``report.md`` (tables and figures, readable on its own), ``figures/`` (dose-response with
 bands, P(improves) by dose, the ranking, FC-change maps, regional GBC changes, band powers),
 ``config.toml``, ``twin.json`` (where the posterior came from), ``versions.json``. It is

@@ -25,7 +25,6 @@ import numpy as np
 
 import vbt_jax as vbt
 from vbt_jax import ArgumentError, ShapeError
-from vbt_jax.features import FISHER_CLIP
 
 from .._keys import as_key
 from ..treatment._effects import gbc_from_z
@@ -81,51 +80,15 @@ class Cohort(eqx.Module):
 
 
 def _fc_batch(eta, factor, W, G):
-    """(P, N, N) FC for a' = -G exp(eta) * factor.
-
-    One batched Cholesky per call. Callers put everything into one call (or block on the
-    result before the next): with jaxlib 0.10.2, two batched LAPACK calls in flight at once
-    can deadlock XLA's CPU thread pool when it has 2 threads (each waits in LAPACK's
-    ``ParallelBatchMap`` for chunks queued to the pool that the other one occupies).
-    """
+    """(P, N, N) FC for a' = -G exp(eta) * factor, in one batched call (callers put everything
+    into one call, or block on the result before the next: see
+    :func:`vbt_jax.hopf_covariance_symmetric` on batching)."""
     a = -G * jnp.exp(eta) * factor
     return jax.vmap(lambda x: vbt.hopf_fc_symmetric(x, W, G))(a)
 
 
 def _upper_z(fc, iu):
     return vbt.features.fisher_z(fc[..., iu[0], iu[1]])
-
-
-@jax.custom_jvp
-def _cov_from_block(B):
-    """``X = (-B)^-1`` (the Hopf covariance for unit noise) with a matmul-only derivative.
-
-    JVP ``dX = X dB X``; its transpose (the VJP) is ``g -> X g X``: no triangular solves in
-    the derivatives. Autodiff of ``cho_solve`` under ``vmap`` runs batched triangular solves
-    concurrently on XLA's CPU thread pool, which deadlocked it on a 2-core machine (jaxlib
-    0.10.2: both pool threads wait in LAPACK's ``ParallelBatchMap`` for work queued to the
-    same pool); the forward pass here is one chain (factor, solve).
-    """
-    eye = jnp.eye(B.shape[-1], dtype=B.dtype)
-    return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(-B, lower=True), eye)
-
-
-@_cov_from_block.defjvp
-def _cov_from_block_jvp(primals, tangents):
-    X = _cov_from_block(primals[0])
-    return X, X @ tangents[0] @ X
-
-
-def _fc_eta(eta, laplacian, G):
-    """(N, N) Hopf FC for ``a = -G exp(eta)`` (= :func:`vbt_jax.hopf_fc_symmetric`).
-
-    ``laplacian = W - diag(rowsum W)`` of a symmetric ``W``; differentiable in ``eta``
-    through :func:`_cov_from_block`.
-    """
-    X = _cov_from_block(jnp.diag(-G * jnp.exp(eta)) + G * laplacian)
-    X = 0.5 * (X + X.T)
-    sd = jnp.sqrt(jnp.diag(X))
-    return X / (sd[:, None] * sd[None, :])
 
 
 def simulate_cohort(
@@ -182,23 +145,23 @@ def _prior_precision(prior_cov: Any, n: int) -> np.ndarray:
     return np.linalg.inv(c)
 
 
-def _z_and_jac(eta, laplacian, G, iu):
+def _z_and_jac(eta, W, G, iu):
     """Upper-triangle Fisher-z FC (E,) for ``a = -G exp(eta)`` and its Jacobian (E, N).
 
     Analytic: ``dX / d eta_k = a_k x_k x_k^T`` (``X = (-B)^-1``, ``x_k`` its column k), so
     with ``y_ik = X_ik / sqrt(X_ii)`` the correlation's derivative is
-    ``dr_ij / d eta_k = a_k (y_ik y_jk - r_ij (y_ik^2 + y_jk^2) / 2)``; ``O(E N)`` instead of
-    N tangent solves.
+    ``dr_ij / d eta_k = a_k (y_ik y_jk - r_ij (y_ik^2 + y_jk^2) / 2)``, and
+    ``dz / dr = 1 / (1 - r^2) = cosh(z)^2``; ``O(E N)`` instead of N tangent solves.
     """
     a = -G * jnp.exp(eta)
-    X = _cov_from_block(jnp.diag(a) + G * laplacian)
-    X = 0.5 * (X + X.T)
+    X = vbt.hopf_covariance_symmetric(a, W, G, 1.0)
     sd = jnp.sqrt(jnp.diag(X))
     Y = X / sd[:, None]
-    r = jnp.clip((Y / sd[None, :])[iu[0], iu[1]], -FISHER_CLIP, FISHER_CLIP)
+    z = vbt.features.fisher_z((Y / sd[None, :])[iu[0], iu[1]])
+    r = jnp.tanh(z)  # the clipped correlation
     Yi, Yj = Y[iu[0]], Y[iu[1]]
     dr = a[None, :] * (Yi * Yj - 0.5 * r[:, None] * (Yi**2 + Yj**2))
-    return jnp.arctanh(r), dr / (1.0 - r**2)[:, None]
+    return z, dr * (jnp.cosh(z) ** 2)[:, None]
 
 
 def fit_baseline(
@@ -244,7 +207,6 @@ def fit_baseline(
             f"fit_baseline: z_pre must be (P, {n * (n - 1) // 2}) for {n} regions, got {z.shape}"
         )
     iu = np.triu_indices(n, 1)
-    lap = W - jnp.diag(W.sum(1))
     s2 = design.noise_sd**2
     prec = _prior_precision(prior_cov, n)
     m0 = design.mu_loc if prior_mean is None else prior_mean
@@ -252,14 +214,15 @@ def fit_baseline(
     prec32, m32 = jnp.asarray(prec, jnp.float32), jnp.asarray(m0, jnp.float32)
 
     def objective(eta, zp, m):
-        zf, J = _z_and_jac(eta, lap, design.G, iu)
+        zf, J = _z_and_jac(eta, W, design.G, iu)
         r = zp - zf
         d = eta - m
         loss = 0.5 * (r @ r) / s2 + 0.5 * d @ prec32 @ d
         return loss, -(J.T @ r) / s2 + prec32 @ d, J.T @ J / s2 + prec32
 
     def loss_only(eta, zp, m):
-        r = zp - _upper_z(_fc_eta(eta, lap, design.G), iu)
+        fc = vbt.hopf_fc_symmetric(-design.G * jnp.exp(eta), W, design.G)
+        r = zp - _upper_z(fc, iu)
         d = eta - m
         return 0.5 * (r @ r) / s2 + 0.5 * d @ prec32 @ d
 
@@ -386,7 +349,6 @@ def change_spread(
     W = jnp.asarray(weights, jnp.float32)
     n = W.shape[0]
     iu = np.triu_indices(n, 1)
-    lap = W - jnp.diag(W.sum(1))
     rho = jnp.asarray(density, jnp.float32)
 
     @jax.jit
@@ -394,7 +356,7 @@ def change_spread(
     def slope(eta, occ):
         shift = jnp.log(jnp.maximum(1.0 + e_ref * occ * rho, 1e-3))
         # both Jacobians in one batched call (see _fc_batch)
-        J = jax.vmap(lambda x: _z_and_jac(x, lap, design.G, iu)[1])(jnp.stack([eta + shift, eta]))
+        J = jax.vmap(lambda x: _z_and_jac(x, W, design.G, iu)[1])(jnp.stack([eta + shift, eta]))
         return (J[0] - J[1]) / e_ref
 
     A = np.asarray(
