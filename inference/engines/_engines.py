@@ -393,4 +393,4 @@ def _importance_resample(
     return samples, dict(psis_khat=khat, psis_ess=float(1.0 / np.sum(w**2)))
 
 
-__all__ = ["FitResult", "GUIDES", "run_nuts", "run_svi", "make_guide", "model_sites"]
+__all__ = ["FitResult", "GUIDES", "run_nuts", "run_svi", "make_guide"]
