@@ -24,7 +24,7 @@ import inference as inf
 import vbt_jax as vbt
 from inference._arviz import group_names
 from inference._priors import sample_priors
-from inference.engines import _engines
+from inference.engines import _checkpoint, _samplers
 from inference.fit import load_fit_config
 from vbt_jax import ArgumentError, CheckpointError, ConfigError, ShapeError
 
@@ -348,14 +348,14 @@ def test_nuts_resume_after_interrupt_is_bitwise(synth, nuts_ref, tmp_path, monke
     """Interrupted after the first chunk is on disk, then rerun on the same folder: the draws
     are bitwise those of an uninterrupted run with the same chunking and seed."""
     folder = tmp_path / "ckpt"
-    real_run = _engines.MCMC.run
+    real_run = _samplers.MCMC.run
 
     def interrupting_run(self, *args, **kwargs):
         if (folder / "nuts_chunk_0000.npz").exists():
             raise KeyboardInterrupt
         return real_run(self, *args, **kwargs)
 
-    monkeypatch.setattr(_engines.MCMC, "run", interrupting_run)
+    monkeypatch.setattr(_samplers.MCMC, "run", interrupting_run)
     with pytest.raises(KeyboardInterrupt):
         inf.run_nuts(
             synth["twin"],
@@ -365,7 +365,7 @@ def test_nuts_resume_after_interrupt_is_bitwise(synth, nuts_ref, tmp_path, monke
             progress=False,
             **NUTS_KW,
         )
-    monkeypatch.setattr(_engines.MCMC, "run", real_run)
+    monkeypatch.setattr(_samplers.MCMC, "run", real_run)
     assert (folder / "nuts_chunk_0000.npz").exists()
     assert not (folder / "nuts_chunk_0001.npz").exists()
     resumed = inf.run_nuts(
@@ -456,19 +456,19 @@ def test_svi_resume_after_interrupt(synth, tmp_path, monkeypatch, guide):
     kw = dict(key=jax.random.key(0), guide=guide, steps=100, block=50, num_draws=50, progress=False)
     ref = inf.run_svi(synth["twin"], synth["data"], **kw)
     folder = tmp_path / "svi"
-    real_save = _engines._save_pickle
+    real_save = _checkpoint._save_pickle
 
     def save_then_interrupt(path, obj):
         real_save(path, obj)
         if Path(path).name == "svi_state.pkl":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(_engines, "_save_pickle", save_then_interrupt)
+    monkeypatch.setattr(_checkpoint, "_save_pickle", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         inf.run_svi(synth["twin"], synth["data"], checkpoint=folder, **kw)
-    monkeypatch.setattr(_engines, "_save_pickle", real_save)
-    saved = _engines._load_pickle(folder / "svi_state.pkl")
-    assert len(saved["losses"]) == 50
+    monkeypatch.setattr(_checkpoint, "_save_pickle", real_save)
+    saved = _checkpoint._load_pickle(folder / "svi_state.pkl")
+    assert saved["done"] == [50] and saved["n_chunks"] == 1
     resumed = inf.run_svi(synth["twin"], synth["data"], checkpoint=folder, **kw)
     assert len(resumed.info["loss"]) == 100
     np.testing.assert_allclose(resumed.info["loss"], ref.info["loss"], rtol=1e-6)

@@ -1,22 +1,21 @@
 """Inference engines (NUTS, SVI) with checkpoints that let a killed run resume without loss.
 
-NUTS: warm-up, then sampling in chunks. After warm-up and after every chunk the sampler state
-(position, step size, mass matrix, PRNG keys) and the chunk's draws are written atomically to
-the checkpoint folder; a rerun with the same folder and settings loads them and continues from
-the last complete chunk, so at most the chunk in flight is recomputed and no draw is lost or
-duplicated. The result is identical to an uninterrupted run with the same chunking.
+Each engine is a sampler state machine (:mod:`._samplers`) run by the shared driver
+(:func:`._driver.drive`), which runs it in chunks, writes each chunk and the state after it to
+the checkpoint folder (:mod:`._checkpoint`) and shows one progress bar over the whole run.
+
+NUTS: warm-up, then sampling, both in chunks of ``chunk`` iterations. A rerun with the same
+folder and settings loads the state and continues after the last complete chunk, so at most
+the chunk in flight is recomputed and no draw is lost or duplicated. The result is identical
+to an uninterrupted run with the same chunking.
 
 SVI: optax optimiser steps in blocks under ``lax.scan``; the SVI state (parameters, optimiser
-state, PRNG key) and the loss history are checkpointed every block.
+state, PRNG key) and each block's losses are checkpointed every block.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import os
-import pickle
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,19 +26,22 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from numpyro import handlers
-from numpyro.infer import MCMC, NUTS, SVI, Predictive
+from numpyro.infer import NUTS, SVI, Predictive
 from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoNormal
 from numpyro.infer.initialization import init_to_median, init_to_value
 from numpyro.infer.util import log_density
 
-from vbt_jax import ArgumentError, CheckpointError
+from vbt_jax import ArgumentError
 
 from .. import _arviz
 from .._keys import as_key, purpose_keys
+from ._checkpoint import Store, open_checkpoint
+from ._driver import Phase, drive
 from ._elbo import OrderedTraceELBO
 from ._guides import AutoHierarchicalFlow
+from ._samplers import NutsSampler, SviSampler
+from ._sites import latent_size, model_sites
 
-_EXTRA = ("diverging", "accept_prob", "num_steps", "potential_energy", "energy")
 _STATS = {
     "diverging": "diverging",
     "accept_prob": "acceptance_rate",
@@ -81,145 +83,6 @@ class FitResult:
         return {k: v.reshape((-1,) + v.shape[2:]) for k, v in self.posterior.items()}
 
 
-def model_sites(model, data) -> dict[str, list[str]]:
-    """Names of latent, deterministic and observed sites of a NumPyro model."""
-    tr = handlers.trace(handlers.seed(model, jax.random.PRNGKey(0))).get_trace(data)
-    out = {"latent": [], "deterministic": [], "observed": []}
-    for name, site in tr.items():
-        if site["type"] == "deterministic":
-            out["deterministic"].append(name)
-        elif site["type"] == "sample":
-            out["observed" if site["is_observed"] else "latent"].append(name)
-    return out
-
-
-# --------------------------------------------------------------------------- checkpoint io
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _save_pickle(path: Path, obj: Any) -> None:
-    _atomic_write(path, lambda f: pickle.dump(jax.device_get(obj), f))
-
-
-def _load_pickle(path: Path) -> Any:
-    with open(path, "rb") as f:
-        return pickle.load(f)
-
-
-def _digest(h, x) -> None:
-    """Feed an array into a hash, floats rounded to 5 significant digits (a resumed run
-    recomputes the model's values, which need not agree to the last bit across devices)."""
-    a = np.asarray(x)
-    if np.issubdtype(a.dtype, np.floating):
-        m, e = np.frexp(a.astype(np.float64))
-        a = np.stack([np.round(m, 5), e.astype(np.float64)])
-    h.update(str(a.shape).encode())
-    h.update(np.ascontiguousarray(a).tobytes())
-
-
-def model_fingerprint(model, data: Mapping[str, Any] | None) -> dict[str, str]:
-    """A digest per site of a NumPyro model, covering everything a draw depends on.
-
-    The model is traced once at a fixed key: each sample site contributes its distribution
-    (class, structure and parameters, as a pytree) and value, each deterministic site its
-    value (observed values are the data, which the checkpoint hashes apart). A changed
-    prior, fixed value, forward map or likelihood changes the digest of a site (a prior's
-    draw, the observed site's location, or a distribution's class).
-
-    Returns:
-        site name -> 16-hex-digit digest, in trace order.
-    """
-    with handlers.block():
-        tr = handlers.trace(handlers.seed(model, jax.random.PRNGKey(0))).get_trace(data)
-    out = {}
-    for name, site in tr.items():
-        if site["type"] not in ("sample", "deterministic"):
-            continue
-        h = hashlib.sha256(site["type"].encode())
-        if site["type"] == "sample":
-            leaves, treedef = jax.tree_util.tree_flatten(site["fn"])
-            h.update(str(treedef).encode())
-            h.update(str(bool(site["is_observed"])).encode())
-            for leaf in leaves:
-                _digest(h, leaf)
-        if not site.get("is_observed", False):  # observed values are the data, hashed apart
-            _digest(h, site["value"])
-        out[name] = h.hexdigest()[:16]
-    return out
-
-
-def _fingerprint(settings: Mapping[str, Any], data: Mapping[str, Any] | None) -> str:
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-    for k in sorted(data or {}):
-        h.update(k.encode())
-        h.update(np.ascontiguousarray(np.asarray(data[k], np.float64)).tobytes())
-    return h.hexdigest()[:16]
-
-
-def _open_checkpoint(
-    checkpoint: str | Path | None,
-    settings: Mapping[str, Any],
-    data: Mapping[str, Any] | None,
-    model=None,
-) -> Path | None:
-    """Create (or reopen) a checkpoint folder for a run of this model with these settings and
-    data; None without a checkpoint. Raises CheckpointError if it holds another run's state."""
-    if checkpoint is None:
-        return None
-    folder = Path(checkpoint)
-    if folder.exists() and not folder.is_dir():
-        raise CheckpointError(f"checkpoint {folder}: exists and is not a folder")
-    sites = model_fingerprint(model, data) if model is not None else {}
-    meta = dict(settings=dict(settings), fingerprint=_fingerprint(settings, data), sites=sites)
-    path = folder / "meta.json"
-    if path.exists():
-        _check_meta(folder, json.loads(path.read_text()), meta)
-    else:
-        folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, lambda f: f.write(json.dumps(meta, default=str).encode()))
-    return folder
-
-
-def _check_meta(folder: Path, old: dict, new: dict) -> None:
-    start_over = (
-        f"the saved draws cannot be combined with this run's; to start over, delete {folder} "
-        "(or give the run another output folder)"
-    )
-    old_sites, new_sites = old.get("sites", {}), new["sites"]
-    if old_sites != new_sites:
-        changed = [k for k in new_sites if k in old_sites and old_sites[k] != new_sites[k]]
-        added = [k for k in new_sites if k not in old_sites]
-        removed = [k for k in old_sites if k not in new_sites]
-        parts = [
-            f"{what}: {', '.join(map(repr, names))}"
-            for what, names in (("changed", changed), ("new", added), ("gone", removed))
-            if names
-        ]
-        raise CheckpointError(
-            f"{folder}: holds a checkpoint of a different model (sites {'; '.join(parts)}: a "
-            f"prior, fixed value, forward map or likelihood was edited); {start_over}"
-        )
-    if old.get("fingerprint") != new["fingerprint"]:
-        s_old, s_new = old.get("settings", {}), new["settings"]
-        diff = [
-            f"{k}: {s_old.get(k)!r} -> {s_new.get(k)!r}"
-            for k in sorted(set(s_old) | set(s_new))
-            if s_old.get(k) != s_new.get(k)
-        ]
-        what = "settings differ: " + ", ".join(diff) if diff else "the data differ"
-        raise CheckpointError(
-            f"{folder}: holds a checkpoint of a different run ({what}); {start_over}"
-        )
-
-
 # --------------------------------------------------------------------------- NUTS
 
 
@@ -250,7 +113,8 @@ def run_nuts(
         num_warmup, num_samples: per chain.
         num_chains: independent chains (run in parallel when there are enough JAX devices,
             else one after another).
-        chunk: draws per checkpointed chunk (default: all at once).
+        chunk: iterations per checkpointed chunk, in warm-up and in sampling (default:
+            ``num_samples``).
         checkpoint: folder for the resumable state; None = no checkpoint.
         target_accept, max_tree_depth, dense_mass: NUTS settings.
         chain_method: ``"parallel"``, ``"sequential"`` or ``"vectorized"`` (default: parallel
@@ -258,7 +122,8 @@ def run_nuts(
         init_steps: if > 0, start the chains at the median of a mean-field SVI fit of that many
             steps (cheap, and it spares warm-up the long trajectories far from the posterior);
             else at the prior median.
-        progress: show NumPyro's progress bar.
+        progress: show one bar over warm-up and sampling, naming the phase and chunk in
+            flight, the chains and the number of sampled (unconstrained) parameters.
 
     Returns:
         A :class:`FitResult`.
@@ -284,11 +149,11 @@ def run_nuts(
         dense_mass=dense_mass,
         init_steps=init_steps,
     )
-    folder = _open_checkpoint(checkpoint, settings, data, model)
+    folder = open_checkpoint(checkpoint, settings, data, model)
+    store = Store(folder, "nuts") if folder is not None else None
     init = init_to_median(num_samples=15)
     inv_mass = None
-    resuming = folder is not None and (folder / "nuts_state.pkl").exists()
-    if init_steps > 0 and not resuming:
+    if init_steps > 0 and not (store is not None and store.exists()):
         pre = run_svi(
             model,
             data,
@@ -315,57 +180,22 @@ def run_nuts(
         init_strategy=init,
         inverse_mass_matrix=inv_mass,
     )
-    mcmc = MCMC(
-        kernel,
-        num_warmup=num_warmup,
-        num_samples=chunk,
-        num_chains=num_chains,
-        chain_method=chain_method,
-        progress_bar=progress,
-        jit_model_args=True,
-    )
+    sampler = NutsSampler(kernel, data, num_warmup, num_chains, chain_method)
+    chains = f"{num_chains} chain{'s' if num_chains > 1 else ''}"
+    size = f"{chains}, {latent_size(model, data)} parameters"
     t0 = time.perf_counter()
-    state, done, chunks = None, 0, []
-    if folder is not None and (folder / "nuts_state.pkl").exists():
-        saved = _load_pickle(folder / "nuts_state.pkl")
-        state, done = saved["state"], saved["done"]
-        for k in range(saved["n_chunks"]):
-            with np.load(folder / f"nuts_chunk_{k:04d}.npz") as z:
-                chunks.append({n: z[n] for n in z.files})
-    if state is None:
-        mcmc.warmup(as_key(keys["sampler"], "run_nuts"), data, extra_fields=_EXTRA)
-        state = mcmc.post_warmup_state
-        if folder is not None:
-            _save_pickle(folder / "nuts_state.pkl", dict(state=state, done=0, n_chunks=0))
-    t_warm = time.perf_counter() - t0
-    while done < num_samples:
-        n = min(chunk, num_samples - done)
-        if n != mcmc.num_samples:
-            mcmc = MCMC(
-                kernel,
-                num_warmup=num_warmup,
-                num_samples=n,
-                num_chains=num_chains,
-                chain_method=chain_method,
-                progress_bar=progress,
-                jit_model_args=True,
-            )
-        mcmc.post_warmup_state = state
-        mcmc.run(state.rng_key, data, extra_fields=_EXTRA)
-        draws = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
-        extra = mcmc.get_extra_fields(group_by_chain=True)
-        for k in _EXTRA:
-            draws[f"__{k}"] = np.asarray(extra[k])
-        state = mcmc.last_state
-        if folder is not None:
-            k = len(chunks)
-            _atomic_write(folder / f"nuts_chunk_{k:04d}.npz", lambda f: np.savez(f, **draws))
-            _save_pickle(
-                folder / "nuts_state.pkl", dict(state=state, done=done + n, n_chunks=k + 1)
-            )
-        chunks.append(draws)
-        done += n
-    merged = {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
+    run = drive(
+        sampler,
+        as_key(keys["sampler"], "run_nuts"),
+        (
+            Phase("warm-up", num_warmup, chunk, keep=False),
+            Phase("sampling", num_samples, chunk),
+        ),
+        store=store,
+        progress=progress,
+        label=lambda phase, k, n: f"NUTS {phase.name} chunk {k}/{n} ({size})",
+    )
+    merged = {k: np.concatenate([c[k] for c in run.outputs], axis=1) for k in run.outputs[0]}
     posterior = {k: v for k, v in merged.items() if not k.startswith("__")}
     stats = {_STATS[k]: merged[f"__{k}"] for k in _STATS}
     stats["lp"] = -merged["__potential_energy"]
@@ -373,9 +203,9 @@ def run_nuts(
     info = dict(
         settings,
         chain_method=chain_method,
-        warmup_seconds=t_warm,
+        warmup_seconds=run.seconds.get("warm-up", 0.0),
         seconds=time.perf_counter() - t0,
-        step_size=np.asarray(state.adapt_state.step_size).tolist(),
+        step_size=np.asarray(run.state.adapt_state.step_size).tolist(),
     )
     return FitResult("nuts", posterior, stats, info)
 
@@ -442,7 +272,8 @@ def run_svi(
         num_draws: posterior draws returned from the fitted guide.
         block: steps per compiled block (and per checkpoint).
         checkpoint: folder for the resumable state; None = no checkpoint.
-        progress: tqdm bar over steps with the current loss.
+        progress: one bar over the steps ("SVI step k/N", the guide, the number of
+            unconstrained parameters) with the mean loss of the last block.
         resample: importance-resample the draws (:func:`_importance_resample`: Pareto-smoothed
             weights of 4 x ``num_draws`` guide draws), which corrects what the guide gets
             slightly wrong; ``info["psis_khat"]`` says whether that is reliable (< 0.7).
@@ -455,8 +286,6 @@ def run_svi(
         UserWarning: with ``resample``, when the Pareto k exceeds 0.7 (the guide is too far
         from the posterior for the weights to be trusted).
     """
-    from tqdm.auto import tqdm
-
     if not isinstance(steps, int) or steps < 1:
         raise ArgumentError(f"run_svi: steps must be a positive integer, got {steps!r}")
     settings = dict(
@@ -470,48 +299,27 @@ def run_svi(
         block=block,
         resample=resample,
     )
-    folder = _open_checkpoint(checkpoint, settings, data, model)
+    folder = open_checkpoint(checkpoint, settings, data, model)
     g = make_guide(model, guide, rank)
     sched = optax.cosine_decay_schedule(learning_rate, steps, alpha=0.1)
     opt = optax.chain(optax.clip_by_global_norm(100.0), optax.adam(sched))
     svi = SVI(model, g, opt, OrderedTraceELBO(num_particles=num_particles))
     keys = purpose_keys(key, ("optimiser", "draws"), "run_svi")
     key, draw_key = as_key(keys["optimiser"], "run_svi"), as_key(keys["draws"], "run_svi")
+    size = f"{guide} guide, {latent_size(model, data)} parameters"
     t0 = time.perf_counter()
-    state, losses = None, []
-    if folder is not None and (folder / "svi_state.pkl").exists():
-        saved = _load_pickle(folder / "svi_state.pkl")
-        losses = list(saved["losses"])
-        state = svi.init(key, data)  # builds the guide's structure
-        state = jax.tree_util.tree_map(jnp.asarray, saved["state"])
-    else:
-        state = svi.init(key, data)
-
-    @jax.jit
-    def run_block(state, data, n_valid):
-        def body(s, i):
-            s2, loss = svi.update(s, data)
-            keep = i < n_valid
-            s2 = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), s2, s)
-            return s2, loss
-
-        return jax.lax.scan(body, state, jnp.arange(block))
-
-    bar = tqdm(total=steps, initial=len(losses), disable=not progress, desc="SVI", unit="step")
-    while len(losses) < steps:
-        n = min(block, steps - len(losses))
-        state, block_losses = run_block(state, data, n)
-        losses.extend(np.asarray(block_losses[:n]).tolist())
-        bar.update(n)
-        bar.set_postfix(loss=f"{np.mean(losses[-n:]):.4g}")
-        if not np.isfinite(losses[-1]):
-            bar.close()
-            raise FloatingPointError(
-                f"SVI loss became {losses[-1]} at step {len(losses)}; lower the learning rate"
-            )
-        if folder is not None:
-            _save_pickle(folder / "svi_state.pkl", dict(state=state, losses=losses))
-    bar.close()
+    run = drive(
+        SviSampler(svi, data, block),
+        key,
+        (Phase("steps", steps, block),),
+        store=Store(folder, "svi") if folder is not None else None,
+        progress=progress,
+        label=lambda phase, k, n: f"SVI step {min(k * block, steps)}/{steps} ({size})",
+        postfix=lambda phase, out: f"loss {np.mean(out['loss']):.4g}",
+        unit="step",
+    )
+    state = run.state
+    losses = np.concatenate([c["loss"] for c in run.outputs]).tolist()
     params = svi.get_params(state)
     sites = model_sites(model, data)
     names = sites["latent"] + sites["deterministic"]
@@ -585,4 +393,4 @@ def _importance_resample(
     return samples, dict(psis_khat=khat, psis_ess=float(1.0 / np.sum(w**2)))
 
 
-__all__ = ["FitResult", "GUIDES", "run_nuts", "run_svi", "make_guide", "model_sites"]
+__all__ = ["FitResult", "GUIDES", "run_nuts", "run_svi", "make_guide"]
