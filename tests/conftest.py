@@ -99,10 +99,9 @@ def _pin_worker():
 
     XLA's CPU client sizes its thread pool by the CPUs a process may run on. Two workers whose
     pools each span every core oversubscribe them, and the many small sequential programs of
-    NUTS then run 2-5x slower than on one core of their own (measured on 2 cores: the demo
-    config's NUTS 680 s unpinned beside another worker, 122 s pinned to one core, 123 s alone on
-    both). Pinning happens before any JAX computation, so the pool is sized to the share;
-    notebook kernels and CLI subprocesses inherit it.
+    NUTS then run several times slower than on one core of their own. Pinning happens before
+    any JAX computation, so the pool is sized to the share; notebook kernels and CLI
+    subprocesses inherit it.
     """
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))

@@ -158,9 +158,12 @@ def test_validate_checks_the_fit_data_before_compiling(tmp_path, capsys):
     assert "[fit]" in out and f"data        FC 84 x 84 from {table.resolve()}; volumes 200" in out
     assert "regions     84 (dk84_hcp: L.BSTS, L.CACG, L.CMFG, ..., R.CER)" in out
     assert "bold        tr 0.72 s" in out
-    # G, a_mu, a_beta, a_tau, 84 regional values, sigma_fc
-    assert "parameters  89 sampled values (G 1, a_mu 1, a_beta 1, a_tau 1, a_eta 84" in out
-    assert "engine      nuts, 2 chain(s) x (500 warm-up + 750 draws), target_accept 0.95" in out
+    # G, a_mu, a_beta, a_tau, 84 regional values (partially centred: their decentred site is
+    # sampled), sigma_fc
+    assert "prior       a: regional, maps strength, centring learnt before sampling" in out
+    sampled = "G 1, a_mu 1, a_beta 1, a_tau 1, a_eta_decentered 84, sigma_fc 1"
+    assert f"parameters  89 sampled values ({sampled})" in out
+    assert "engine      nuts, 2 chain(s) x (500 warm-up + 2000 draws), target_accept 0.95" in out
 
 
 def _bad_data(tmp_path, case: str) -> tuple[Path, str]:

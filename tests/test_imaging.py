@@ -171,7 +171,7 @@ def test_bandpass_gain_matches_butterworth(tmp_path):
     assert abs(amp(ts.data[:, 0], 0.2)) < 0.05
     assert amp(ts.data[:, 0], 0.05) > 0.98
     # exact level: edge transients of the 0.01 Hz pole (time constant ~16 s) have decayed by
-    # e^-12 after 200 s, so 1e-4 absolute is far above what remains (~1e-6 measured).
+    # e^-12 after 200 s, so 1e-4 absolute is far above what remains.
     for f in (0.05, 0.2):
         assert amp(ts.data[:, 0], f) == pytest.approx(gain(f), abs=1e-4)
     assert amp(ts.data[:, 1], 0.05) == pytest.approx(gain(0.05), abs=1e-4)

@@ -263,10 +263,7 @@ def test_svi_agrees_with_nuts_on_regional_spread(svi_flow, nuts_reference):
     (from an importance sample of effective size ~1150 of 4000 here) ~0.04 sd, so 0.25 sd is
     ~5 standard errors: what is left is the approximation error. The Pareto k of the
     importance weights must be below 0.7, the threshold for trusting them (Vehtari et al.
-    2024). Measured (seeds 3-6): a_tau mean -0.04, +0.13, -0.06, +0.04 sd, sd 0.89-0.96x,
-    Pareto k 0.46, 0.82, 0.58, 0.57; the guide alone (no resampling) gets a_tau's sd to
-    0.74-0.90x but its mean 0.17-0.38 sd low; the Gaussian guides, sd 0.32-0.38x (the strict
-    xfail below).
+    2024). The Gaussian guides fail this (the strict xfail below).
     """
     info = svi_flow.info
     print("psis khat", info["psis_khat"], "ess", info["psis_ess"], "s", info["seconds"])
@@ -280,7 +277,7 @@ def test_svi_agrees_with_nuts_on_regional_spread(svi_flow, nuts_reference):
 @pytest.mark.xfail(
     strict=True,
     reason="known limitation: Gaussian guides shrink the posterior of the hierarchical scale "
-    "a_tau (measured sd 0.38x NUTS for lowrank, 0.32x for normal); use guide='flow' with "
+    "a_tau (its sd falls outside 0.67-1.5x NUTS's); use guide='flow' with "
     "resample=True, or NUTS",
 )
 def test_gaussian_guides_on_regional_spread(svi_vs_nuts, nuts_reference):

@@ -606,11 +606,11 @@ def test_fit_config_loads():
         0,
         0.5,
     )
-    assert (cfg.nuts["warmup"], cfg.nuts["samples"], cfg.nuts["chunk"]) == (500, 750, 250)
+    assert (cfg.nuts["warmup"], cfg.nuts["samples"], cfg.nuts["chunk"]) == (500, 2000, 500)
     pri = {p.name: p for p in cfg.priors}
     assert pri["G"].dist == "lognormal" and pri["G"].loc == 8e-4 and not pri["G"].regional
     a = pri["a"]
-    assert a.regional and a.link == "neglog" and a.scale_by == "G" and a.centred
+    assert a.regional and a.link == "neglog" and a.scale_by == "G" and a.centred == "auto"
     assert a.maps == ("strength",) and a.loc == -3.7
     q = cfg.quick()
     assert (q.nuts["warmup"], q.nuts["samples"], q.nuts["chains"]) == (50, 50, 1)

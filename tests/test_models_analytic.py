@@ -91,7 +91,7 @@ def test_mpr_single_node_converges_to_fixed_point():
             return sol.final_state[:, 0]
 
         got = np.asarray(final(jnp.asarray(etas)))
-    # only float64 rounding remains (measured 4e-16)
+    # only float64 rounding remains
     np.testing.assert_allclose(got, np.array(refs), rtol=0, atol=1e-12)
 
 
@@ -214,7 +214,7 @@ def test_jansen_rit_low_input_fixed_point(jr_runs):
     # slowest decay rate ~0.033 /ms: after 3000 ms the transient is below exp(-98) of its start
     assert -ev.real.max() * 3000.0 > 40
     # the transient is gone (exp(-98)); what remains is float64 rounding at the fixed point
-    # (measured 6e-14 on values ~3.5 mV)
+    # (values ~3.5 mV)
     np.testing.assert_allclose(final[0], ref, rtol=0, atol=1e-11)
 
 
@@ -289,7 +289,7 @@ def test_wong_wang_fic_network_fixed_point():
     ev = np.linalg.eigvals(_num_jacobian(rhs, ref))
     # slowest decay rate ~2.7e-3 /ms (without delays)
     assert -ev.real.max() * duration > 20
-    # expected remaining distance ~0.3 exp(-2.7e-3 * 8000) ~ 1.2e-10 (measured 6e-11); 1e-9
+    # expected remaining distance ~0.3 exp(-2.7e-3 * 8000) ~ 1.2e-10; 1e-9
     # leaves room for the transient constant of a non-normal Jacobian and for the delays
     np.testing.assert_allclose(got.ravel(), ref, rtol=0, atol=1e-9)
     # feedback inhibition control: every excitatory pool at 3 Hz at the fixed point

@@ -135,18 +135,17 @@ def test_treatment_response_notebook(kernel_env, tmp_path):
     assert res["ranking_sum"] == pytest.approx(1.0)
     assert res["netcdf_roundtrip"] is True
     # nonlinear simulation with and without ketamine (common noise) against the analytic
-    # prediction: same sign, smaller in a finite scan (measured 0.012 vs 0.020 at 12 min),
-    # same spatial pattern (measured r ~0.8)
+    # prediction: same sign, smaller in a finite scan, same spatial pattern
     assert res["sim_mean_fc_change"] > 0.25 * res["pred_mean_fc_change"] > 0
     assert res["sim_mean_fc_change"] < 1.5 * res["pred_mean_fc_change"]
     assert res["sim_pred_gbc_r"] > 0.5
     # synthetic on-drug sessions at efficacy -1.1 (configured -0.5), 8 of them (other posterior
     # draws as the truth, other scan noise): a calibrated 90% interval covers the truth in >= 5
-    # of 8 with probability 0.995, and an informative one excludes the configured efficacy in
-    # most (a prior-wide interval would not)
+    # of 8 with probability 0.995; and each is informative: at most 0.6 of the prior's 90%
+    # width (the prior itself would cover the truth too, at width ratio 1)
     assert res["observed_sessions"] == 8
     assert res["observed_efficacy_covered"] >= 5
-    assert res["observed_efficacy_prior_excluded"] >= 5
+    assert res["observed_efficacy_width_ratio"] < 0.6
     # the virtual trial: efficacy recovered, held-out changes covered, responders ranked,
     # and the true receptor map predicts the held-out scans better than a shuffled one
     assert res["trial_e_pop_covered"] is True

@@ -195,10 +195,17 @@ def test_load_band_powers_by_label(tmp_path):
         labels[i] + "," + ",".join(repr(float(v)) for v in meg.values[i]) + "\n" for i in rows
     )
     (tmp_path / "bp.csv").write_text(text)
-    got = load_band_powers(tmp_path / "bp.csv", labels, label_column="region")
+    # regions without a row are an error naming them, unless allowed (then NaN rows)
+    absent = [labels[i] for i in np.flatnonzero(meg.missing)]
+    with pytest.raises(DataError, match=rf"bp.csv: no row for {len(absent)} of 84 regions: "
+                       rf"\['{absent[0]}'.*allow_missing=True"):  # fmt: skip
+        load_band_powers(tmp_path / "bp.csv", labels, label_column="region")
+    got = load_band_powers(tmp_path / "bp.csv", labels, label_column="region", allow_missing=True)
     np.testing.assert_array_equal(got.values, meg.values)  # NaN rows included
     assert got.band_names == meg.band_names
-    sub = load_band_powers(tmp_path / "bp.csv", labels, ["alpha"], label_column="region")
+    sub = load_band_powers(
+        tmp_path / "bp.csv", labels, ["alpha"], label_column="region", allow_missing=True
+    )
     np.testing.assert_array_equal(sub.values[:, 0], meg.as_dict()["alpha"])
 
 

@@ -62,8 +62,8 @@ def test_gbc_change_matches_direct_computation(setup, pred):
     a1 = a0 * (1.0 + (-0.5) * (3.0 / (1.0 + 3.0)) * rho)  # e occ(d) rho, Hill 1, ec50 1
     fc0 = np.asarray(vbt.hopf_fc_symmetric(a0, W, float(G0)))
     fc1 = np.asarray(vbt.hopf_fc_symmetric(a1, W, float(G0)))
-    # an unbatched direct computation (float32 without x64; measured max difference 3e-7 from
-    # batching/rounding, GBC changes are O(1e-2)): 1e-6 as the brief asks
+    # an unbatched direct computation (float32 without x64: batching and rounding differ;
+    # GBC changes are O(1e-2)): 1e-6 as the brief asks
     np.testing.assert_allclose(pred.gbc_change[1, 0, 2], _gbc(fc1) - _gbc(fc0), atol=1e-6)
     iu = np.triu_indices(W.shape[0], 1)
     np.testing.assert_allclose(

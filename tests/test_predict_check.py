@@ -95,7 +95,7 @@ def test_wrong_drug_is_flagged(twin):
     c = _check(twin, psychedelic_5ht2a("hopf"), pre, post, 2.0, 0)
     assert c.observed_mean_fc_change < 0 < np.median(c.predicted_mean_fc_change)
     # the mean FC alone: a fall needs a positive efficacy, 5 % of the N(-0.5, 0.3) prior that
-    # the replicated sessions draw from, so it sits in the predictive's tail (measured 0.06)
+    # the replicated sessions draw from, so it sits in the predictive's tail
     assert c.p_mean_fc < 0.15
     # the regional pattern is the D2 map's (striatum), not the 5-HT2A map's (cortex)
     assert c.gbc_coverage < 0.5

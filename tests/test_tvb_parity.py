@@ -11,9 +11,8 @@ it uses carries a relative rounding error of up to ~6e-8 (float32 eps / 2); the 
 are float32-exact, so they add nothing. A float64 re-run therefore differs from TVB by that
 rounding propagated through 3000 steps. We compare, per state variable, the largest
 ``|ours - tvb|`` divided by the variable's largest magnitude in the TVB run against
-``RTOL = 1e-6``: measured values are 2e-8 (MPR), 5e-9 (Jansen-Rit), 3e-9 (Wong-Wang) and 2e-8
-(Hopf), i.e. float32 rounding grown less than 1x, and RTOL leaves a 40x margin for other
-platforms' libm. Plausible mistakes (a 1 % parameter error, the 5.52 vs 6.0 mV sigmoid
+``RTOL = 1e-6``: float32 rounding grown over the run, with a margin for other platforms'
+libm. Plausible mistakes (a 1 % parameter error, the 5.52 vs 6.0 mV sigmoid
 midpoint) give 2e-3 to 0.3 (the negative controls below require > 100 RTOL).
 """
 

@@ -271,13 +271,15 @@ def load_band_powers(
     bands: Mapping[str, tuple[float, float]] | Sequence[str] | None = None,
     *,
     label_column: str | None = None,
+    allow_missing: bool = False,
 ) -> BandPowers:
     """Load a region-level band-power table (.csv/.tsv rows = regions, or .npy (N, B)).
 
     A text table may have a header row; its band columns are selected by the names in
     ``bands`` (all numeric columns if None). With ``label_column`` (a header name) rows are
-    matched to ``labels`` by name (see :func:`vbt_jax.match_labels`; absent regions are NaN rows);
-    without it rows must already be in the order of ``labels``.
+    matched to ``labels`` by name (see :func:`vbt_jax.match_labels`); a region of ``labels``
+    with no row is an error naming it, or a NaN row with ``allow_missing=True``. Without
+    ``label_column`` rows must already be in the order of ``labels``.
 
     Args:
         path: the file.
@@ -285,13 +287,16 @@ def load_band_powers(
         bands: ``name -> (lo, hi)`` Hz or band names; needed to name the columns of a file
             without a header (its length must equal the column count).
         label_column: header name of the column of region labels.
+        allow_missing: with ``label_column``, keep regions the file has no row for as NaN
+            rows instead of raising.
 
     Returns:
         A :class:`BandPowers`.
 
     Raises:
         DataError: unreadable file, missing columns, non-finite or negative values, row/label
-            count mismatch, file labels matching no region; the message names the file.
+            count mismatch, file labels matching no region, regions without a row (unless
+            ``allow_missing``); the message names the file.
     """
     from ._maps import match_labels
 
@@ -343,6 +348,13 @@ def load_band_powers(
     if row_labels is not None:
         target = want if want is not None else tuple(row_labels)
         idx = match_labels(row_labels, target, what=src)
+        if (idx < 0).any() and not allow_missing:
+            absent = [t for t, i in zip(target, idx) if i < 0]
+            more = f" ... ({len(absent)} in all)" if len(absent) > 20 else ""
+            raise DataError(
+                f"{src}: no row for {len(absent)} of {len(target)} regions: {absent[:20]}{more}; "
+                f"pass allow_missing=True to keep them as NaN rows"
+            )
         data = np.where((idx >= 0)[:, None], data[np.maximum(idx, 0)], np.nan)
         out_labels = target
     else:

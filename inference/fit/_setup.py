@@ -91,9 +91,14 @@ class FitSetup:
         )
         if "band_power" in self.observed:
             bp = self.observed["band_power"]
+            lk = next(k for k in twin.likelihoods if getattr(k, "site", None) == "band_power")
+            kept = bp.shape[0] if lk.mask is None else int(np.asarray(lk.mask).any(axis=1).sum())
+            left = ""
+            if kept < bp.shape[0]:
+                left = f"; {bp.shape[0] - kept} regions without values left out"
             lines.append(
                 f"band power  {bp.shape[0]} x {bp.shape[1]} ({', '.join(self.band_names)}) "
-                f"from {cfg.band_power}"
+                f"from {cfg.band_power}{left}"
             )
         if self.fcd_reference is not None:
             lines.append(f"fcd ref     {cfg.fcd_reference} ({self.fcd_reference[1].size} bins)")
@@ -326,7 +331,7 @@ def setup_fit(cfg: FitConfig, *, learn_centring: bool = True) -> FitSetup:
             if cfg.band_power == "meg_hansen":
                 bp = vbt.meg_band_power(conn, allow_missing=True)  # masked below
             else:
-                bp = vbt.load_band_powers(cfg.band_power, labels=conn.labels)
+                bp = vbt.load_band_powers(cfg.band_power, labels=conn.labels, allow_missing=True)
         values = np.asarray(bp.values, float)
         if bp.bands is None:
             raise ConfigError(f"{where}: the band edges (Hz) are unknown; give them")
