@@ -407,7 +407,7 @@ def test_shipped_config_validates(cfg_path, capsys):
         assert "[fit]" in out and "sampled values" in out and "engine" in out
     if fit is not None and fit.get("data", {}).get("band_power") == "meg_hansen":
         # regions the MEG maps do not cover are left out of the likelihood, and it says so
-        from vbt_jax._maps import meg_band_power
+        from vbt_jax.readers import meg_band_power
 
         absent = int(meg_band_power(allow_missing=True).missing.sum())
         assert absent > 0 and f"; {absent} regions without values left out" in out

@@ -23,17 +23,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vbt_jax._connectome import (
-    Connectome,
+from vbt_jax._connectome import Connectome, validate
+from vbt_jax._errors import ConnectomeError, LabelError
+from vbt_jax.readers import (
+    dk84,
+    dk84_empirical_fc,
+    dk84_fcd_reference,
     load_bids_relmat,
     load_connectome,
     load_matrix,
     load_tvb_zip,
     tvb_connectivity,
-    validate,
 )
-from vbt_jax._datasets import dk84, dk84_empirical_fc, dk84_fcd_reference
-from vbt_jax._errors import ConnectomeError, LabelError
 
 DK84_DIR = Path(__file__).resolve().parents[1] / "vbt_jax" / "data" / "dk84_hcp"
 PREFIX = "atlas-DesikanKilliany"

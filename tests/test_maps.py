@@ -8,11 +8,10 @@ import pytest
 
 import vbt_jax as vbt
 from vbt_jax import ArgumentError, DataError, LabelError, ShapeError
-from vbt_jax._maps import (
-    DK_CORTEX,
+from vbt_jax._labels import DK_CORTEX, dk_key
+from vbt_jax.readers import (
     ENIGMA_DISORDERS,
     RECEPTOR_TRACERS,
-    dk_key,
     enigma_map,
     load_map,
     match_labels,
@@ -287,8 +286,8 @@ def test_one_label_reader_for_every_caller(tmp_path):
     each accepted before (a sequence, a connectome, None, numbers as str) still give the same
     tuple, and a lone str is refused by all of them."""
     from vbt_jax._labels import check_unique, label_tuple, repeated
-    from vbt_jax._observations import load_fc_matrix
     from vbt_jax.interventions import Drug, Occupancy
+    from vbt_jax.readers import load_fc_matrix
 
     conn = vbt.dk84()
     fc = tmp_path / "fc.npy"

@@ -8,14 +8,14 @@ import pytest
 
 import vbt_jax as vbt
 from vbt_jax import ArgumentError, DataError, ShapeError
-from vbt_jax._maps import meg_band_power
-from vbt_jax._observations import (
+from vbt_jax.readers import (
     BandPowers,
     SensorTimeSeries,
     check_gain,
     load_band_powers,
     load_fc_matrix,
     load_sensor_timeseries,
+    meg_band_power,
     sensor_band_powers,
 )
 
@@ -240,10 +240,11 @@ def test_transposed_gain_is_named_with_both_shapes():
 
 
 def test_one_table_parser_for_matrices_fc_and_time_series(tmp_path):
-    """Connectome matrices, FC tables and time series share vbt_jax._table.parse_table: the same
-    cells, n/a and nan read alike, errors name the file and line in the caller's error class."""
+    """Connectome matrices, FC tables and time series share vbt_jax.readers._table.parse_table:
+    the same cells, n/a and nan read alike, errors name the file and line in the caller's error
+    class."""
     from vbt_jax import ConnectomeError, load_matrix, load_region_timeseries
-    from vbt_jax._table import parse_table
+    from vbt_jax.readers._table import parse_table
 
     data, names = parse_table("a\tb\n1\tn/a\n\n3\tnan\n", "t.tsv", header=True)
     assert names == ["a", "b"] and data[0, 0] == 1.0 and np.isnan(data[:, 1]).all()

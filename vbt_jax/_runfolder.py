@@ -357,7 +357,7 @@ def write_run_folder(
     if fc is not None:
         np.save(folder / "fc.npy", fc)
         if cfg.connectome.source == "dk84" and fc.shape == (84, 84):
-            from ._datasets import dk84_empirical_fc
+            from .readers import dk84_empirical_fc
 
             fc_emp = dk84_empirical_fc()
             r = upper_r(fc, fc_emp)

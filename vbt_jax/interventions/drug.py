@@ -186,7 +186,7 @@ class Drug(AbstractIntervention):
                     f"Drug {self.name!r}: pass labels= (or a connectome) to place the "
                     f"{self.receptor} map on the model's regions"
                 )
-            from .._maps import receptor_map
+            from ..readers import receptor_map
 
             # a drug acts nowhere the PET data do not cover (0 after normalise_density)
             values = receptor_map(self.receptor, labels, allow_missing=True).values

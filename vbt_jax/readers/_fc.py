@@ -15,10 +15,10 @@ from typing import Any
 import equinox as eqx
 import numpy as np
 
-from ._errors import ArgumentError, DataError, LabelError, ShapeError
-from ._imaging import _read_table
-from ._labels import label_tuple
+from .._errors import ArgumentError, DataError, LabelError, ShapeError
+from .._labels import label_tuple
 from ._table import read_npy
+from ._timeseries import _read_table
 
 _RELMAT = "_relmat.dense.tsv"
 
@@ -125,7 +125,7 @@ def _relmat_labels(path: Path, n: int) -> tuple[tuple[str, ...] | None, bool | N
         node_file = axes[0].get("NodeFile")
     if not node_file:
         return None, valid_diag
-    from ._connectome import _parse_nodeindices
+    from ._bids import _parse_nodeindices
 
     npath = path.parent / node_file
     if not npath.is_file():
@@ -517,7 +517,7 @@ def sensor_band_powers(
         DataError: malformed bands, a band above Nyquist, too few samples for the lowest band
             edge (fewer than two cycles).
     """
-    from .features import DEFAULT_BANDS, band_powers, welch_psd
+    from ..features import DEFAULT_BANDS, band_powers, welch_psd
 
     bands = dict(DEFAULT_BANDS if bands is None else bands)
     if not bands:

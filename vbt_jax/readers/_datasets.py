@@ -13,7 +13,8 @@ from importlib import resources
 
 import numpy as np
 
-from ._connectome import Connectome, _parse_nodeindices, _relmat_from_texts, validate
+from .._connectome import Connectome, validate
+from ._bids import _parse_nodeindices, _relmat_from_texts
 
 _DK84 = ("data", "dk84_hcp")
 _PREFIX = "atlas-DesikanKilliany"

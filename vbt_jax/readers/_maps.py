@@ -26,9 +26,9 @@ from typing import Any
 import equinox as eqx
 import numpy as np
 
-from ._errors import ArgumentError, DataError, DataWarning, LabelError, ShapeError
-from ._labels import _CANON, DK_CORTEX, DK_SUBCORTEX, check_unique, dk_key, label_tuple
-from ._observations import BandPowers
+from .._errors import ArgumentError, DataError, DataWarning, LabelError, ShapeError
+from .._labels import _CANON, DK_CORTEX, DK_SUBCORTEX, check_unique, dk_key, label_tuple
+from ._fc import BandPowers
 
 _DATA = ("data", "receptors_lausanne")
 _SRC = "vbt_jax/data/receptors_lausanne"

@@ -15,7 +15,7 @@ from typing import Any
 import equinox as eqx
 import numpy as np
 
-from ._errors import ArgumentError, DataError, LabelError, ShapeError
+from .._errors import ArgumentError, DataError, LabelError, ShapeError
 from ._table import parse_table, read_npy, read_text
 
 _MIN_POINTS = 10

@@ -8,11 +8,14 @@ FC tables), an error naming the line where it does not (connectome matrices).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
-from ._errors import DataError
+from .._errors import ConnectomeError, DataError
+
+PathLike = str | os.PathLike
 
 _NA = ("n/a", "nan")
 
@@ -109,3 +112,18 @@ def read_npy(path: Path, error: type[DataError] = DataError) -> np.ndarray:
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise error(f"{path}: expected a numeric array, got dtype {arr.dtype}")
     return np.asarray(arr, dtype=np.float64)
+
+
+# ------------------------------------------------------------------ connectome matrices
+
+
+def _parse_matrix_text(text: str, source: str, delimiter: str | None = None) -> np.ndarray:
+    """A headerless numeric matrix (:func:`parse_table`); ``n/a`` and ``nan`` become NaN (reported
+    later by validation); ``delimiter=None`` detects tab, comma or whitespace from the first
+    line."""
+    return parse_table(text, source, delimiter=delimiter, error=ConnectomeError)[0]
+
+
+def _read_text(path: Path) -> str:
+    """:func:`read_text` raising :class:`ConnectomeError`."""
+    return read_text(path, ConnectomeError)
