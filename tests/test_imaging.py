@@ -8,7 +8,7 @@ import vbt_jax
 from vbt_jax._errors import ArgumentError, DataError, LabelError, ShapeError
 from vbt_jax.readers import (
     RegionTimeSeries,
-    _timeseries,
+    _nifti,
     check_against_connectome,
     load_nifti_regions,
     load_region_timeseries,
@@ -44,7 +44,7 @@ def _bold(rng, t=12):
 
 @pytest.mark.parametrize("chunk_values", [2**26, 5 * 120])  # one read / reads of 5, 5, 2 volumes
 def test_region_means_match_numpy(tmp_path, monkeypatch, chunk_values):
-    monkeypatch.setattr(_timeseries, "_CHUNK_VALUES", chunk_values)
+    monkeypatch.setattr(_nifti, "_CHUNK_VALUES", chunk_values)
     rng = np.random.default_rng(0)
     bold, lab = _bold(rng), _atlas()
     bp, ap = _write(tmp_path, bold, lab)

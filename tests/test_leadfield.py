@@ -7,12 +7,8 @@ import numpy as np
 import pytest
 
 from vbt_jax._errors import ConnectomeError
-from vbt_jax._leadfield import (
-    average_reference,
-    load_tvb_eeg_gain,
-    project,
-    region_gain_from_vertices,
-)
+from vbt_jax._leadfield import average_reference, project, region_gain_from_vertices
+from vbt_jax.readers import load_tvb_eeg_gain
 
 
 def test_gain_hand_example():

@@ -8,13 +8,12 @@ import pytest
 
 import vbt_jax as vbt
 from vbt_jax import ArgumentError, DataError, LabelError, ShapeError
-from vbt_jax._labels import DK_CORTEX, dk_key
+from vbt_jax._labels import DK_CORTEX, dk_key, match_labels
 from vbt_jax.readers import (
     ENIGMA_DISORDERS,
     RECEPTOR_TRACERS,
     enigma_map,
     load_map,
-    match_labels,
     meg_band_power,
     node_strength_map,
     receptor_density,

@@ -35,8 +35,8 @@ from ._integrate import simulate as simulate
 from ._labels import DK_CORTEX as DK_CORTEX
 from ._labels import DK_SUBCORTEX as DK_SUBCORTEX
 from ._labels import dk_key as dk_key
+from ._labels import match_labels as match_labels
 from ._leadfield import average_reference as average_reference
-from ._leadfield import load_tvb_eeg_gain as load_tvb_eeg_gain
 from ._leadfield import project as project
 from ._leadfield import region_gain_from_vertices as region_gain_from_vertices
 from ._linear import hopf_band_power as hopf_band_power
@@ -79,8 +79,8 @@ from .readers import load_matrix as load_matrix
 from .readers import load_nifti_regions as load_nifti_regions
 from .readers import load_region_timeseries as load_region_timeseries
 from .readers import load_sensor_timeseries as load_sensor_timeseries
+from .readers import load_tvb_eeg_gain as load_tvb_eeg_gain
 from .readers import load_tvb_zip as load_tvb_zip
-from .readers import match_labels as match_labels
 from .readers import meg_band_power as meg_band_power
 from .readers import node_strength_map as node_strength_map
 from .readers import receptor_density as receptor_density

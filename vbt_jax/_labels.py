@@ -7,7 +7,9 @@ One implementation of each, shared by every reader:
 - :func:`check_unique`: repeated labels are an error naming the source, each repeated label
   and its positions;
 - :func:`dk_key`: the (hemisphere, Desikan-Killiany name) a region label denotes, whatever its
-  spelling (DK-84 abbreviations, Lausanne and FreeSurfer names).
+  spelling (DK-84 abbreviations, Lausanne and FreeSurfer names);
+- :func:`match_labels`: where each of a connectome's regions is among a file's labels, exactly
+  or by :func:`dk_key`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from ._errors import ArgumentError, LabelError
 
@@ -162,3 +166,41 @@ def dk_key(label: str) -> tuple[str, str] | None:
     if name is None:
         return None
     return ("L" if hemi.lower() in ("l", "lh", "left") else "R"), name
+
+
+def match_labels(
+    source: Sequence[str], target: Sequence[str], *, what: str = "source"
+) -> np.ndarray:
+    """Index of each target label in ``source`` (-1 where absent).
+
+    Exact string matches are used when every source label is among the targets; otherwise both
+    sides are resolved to Desikan-Killiany (hemisphere, name) keys with :func:`dk_key`.
+
+    Args:
+        source: labels of the data (e.g. rows of a file).
+        target: labels of the connectome.
+        what: how to name the source in errors (e.g. a file path).
+
+    Returns:
+        (len(target),) int array.
+
+    Raises:
+        DataError: duplicate source labels, or source labels matching no target (names them
+            and gives the counts).
+    """
+    source, target = [str(s) for s in source], [str(s) for s in target]
+    check_unique(source, what, what="labels")
+    if set(source) <= set(target):
+        pos = {s: i for i, s in enumerate(source)}
+        return np.array([pos.get(t, -1) for t in target])
+    tkeys = [dk_key(t) for t in target]
+    skeys = [dk_key(s) for s in source]
+    pos_k = {k: i for i, k in enumerate(skeys) if k is not None}
+    unmatched = [s for s, k in zip(source, skeys) if k is None or k not in set(tkeys)]
+    if unmatched:
+        raise LabelError(
+            f"{what}: {len(unmatched)} of {len(source)} labels match none of the "
+            f"{len(target)} connectome regions (exactly or as Desikan-Killiany names): "
+            f"{unmatched[:20]}"
+        )
+    return np.array([pos_k.get(k, -1) if k is not None else -1 for k in tkeys])

@@ -27,8 +27,8 @@ import equinox as eqx
 import numpy as np
 
 from .._errors import ArgumentError, DataError, DataWarning, LabelError, ShapeError
-from .._labels import _CANON, DK_CORTEX, DK_SUBCORTEX, check_unique, dk_key, label_tuple
-from ._fc import BandPowers
+from .._labels import _CANON, DK_CORTEX, dk_key, label_tuple, match_labels
+from ._band_powers import BandPowers
 
 _DATA = ("data", "receptors_lausanne")
 _SRC = "vbt_jax/data/receptors_lausanne"
@@ -395,44 +395,6 @@ def enigma_map(
 # ------------------------------------------------------------------ user maps
 
 
-def match_labels(
-    source: Sequence[str], target: Sequence[str], *, what: str = "source"
-) -> np.ndarray:
-    """Index of each target label in ``source`` (-1 where absent).
-
-    Exact string matches are used when every source label is among the targets; otherwise both
-    sides are resolved to Desikan-Killiany (hemisphere, name) keys with :func:`dk_key`.
-
-    Args:
-        source: labels of the data (e.g. rows of a file).
-        target: labels of the connectome.
-        what: how to name the source in errors (e.g. a file path).
-
-    Returns:
-        (len(target),) int array.
-
-    Raises:
-        DataError: duplicate source labels, or source labels matching no target (names them
-            and gives the counts).
-    """
-    source, target = [str(s) for s in source], [str(s) for s in target]
-    check_unique(source, what, what="labels")
-    if set(source) <= set(target):
-        pos = {s: i for i, s in enumerate(source)}
-        return np.array([pos.get(t, -1) for t in target])
-    tkeys = [dk_key(t) for t in target]
-    skeys = [dk_key(s) for s in source]
-    pos_k = {k: i for i, k in enumerate(skeys) if k is not None}
-    unmatched = [s for s, k in zip(source, skeys) if k is None or k not in set(tkeys)]
-    if unmatched:
-        raise LabelError(
-            f"{what}: {len(unmatched)} of {len(source)} labels match none of the "
-            f"{len(target)} connectome regions (exactly or as Desikan-Killiany names): "
-            f"{unmatched[:20]}"
-        )
-    return np.array([pos_k.get(k, -1) if k is not None else -1 for k in tkeys])
-
-
 def _read_label_table(path: str, label_column: str, value_column: str):
     delim = "\t" if path.lower().endswith(".tsv") else ","
     with open(path, encoding="utf-8", newline="") as f:
@@ -581,15 +543,11 @@ def node_strength_map(connectome: Any, log: bool = True) -> BrainMap:
 
 __all__ = [
     "BrainMap",
-    "DK_CORTEX",
-    "DK_SUBCORTEX",
     "ENIGMA_DISORDERS",
     "MEG_BANDS",
     "RECEPTOR_TRACERS",
-    "dk_key",
     "enigma_map",
     "load_map",
-    "match_labels",
     "meg_band_power",
     "node_strength_map",
     "receptor_density",

@@ -4,6 +4,10 @@ A table is one row per non-blank line, cells split by a delimiter (tab, comma, o
 whitespace); ``n/a`` (BIDS) and ``nan`` are NaN, which the readers then reject or accept with
 their own message. A first row of names is a header where the caller allows one (time series,
 FC tables), an error naming the line where it does not (connectome matrices).
+
+Beside the parser, the file helpers every reader shares: :func:`read_text` and :func:`read_npy`
+(errors naming the file, in the caller's error class), ``_read_table`` (a table with an optional
+header, by suffix) and the connectome readers' flavour of both, raising ConnectomeError.
 """
 
 from __future__ import annotations
@@ -112,6 +116,21 @@ def read_npy(path: Path, error: type[DataError] = DataError) -> np.ndarray:
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise error(f"{path}: expected a numeric array, got dtype {arr.dtype}")
     return np.asarray(arr, dtype=np.float64)
+
+
+# ------------------------------------------------------------------ tables by suffix
+
+
+def _read_table(path: str) -> tuple[np.ndarray, list[str] | None]:
+    """Numeric table from .npy/.csv/.tsv (:func:`parse_table`: comma for .csv, tab for .tsv); a
+    non-numeric first row of a text file is a header of names."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npy":
+        return read_npy(path), None
+    if ext not in (".csv", ".tsv"):
+        raise DataError(f"{path}: unsupported extension {ext!r}; expected .npy, .csv or .tsv")
+    delim = "," if ext == ".csv" else "\t"
+    return parse_table(read_text(path), path, delimiter=delim, header=True)
 
 
 # ------------------------------------------------------------------ connectome matrices

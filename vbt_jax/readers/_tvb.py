@@ -1,9 +1,10 @@
-"""TVB connectivity zips (tvb-data's ``connectivity_*.zip`` layout) and the connectomes tvb-data
-ships."""
+"""TVB data: connectivity zips (tvb-data's ``connectivity_*.zip`` layout), the connectomes
+tvb-data ships and the EEG gain of its default subject."""
 
 from __future__ import annotations
 
 import bz2
+import importlib.resources
 import warnings
 import zipfile
 from pathlib import Path
@@ -13,9 +14,13 @@ import numpy as np
 from .._connectome import Connectome, _warn_unusual, validate
 from .._errors import ConnectomeError, DataWarning
 from .._labels import check_unique
+from .._leadfield import region_gain_from_vertices
 from ._table import PathLike, _parse_matrix_text
 
 _TVB_SIZES = (66, 68, 76, 96, 192)
+
+
+# ------------------------------------------------------------------ connectivity zips
 
 
 def _tvb_member_key(name: str) -> str | None:
@@ -152,4 +157,59 @@ def tvb_connectivity(n_regions: int, *, allow_isolated: bool = True) -> Connecto
         return load_tvb_zip(path, allow_isolated=allow_isolated)
 
 
-__all__ = ["load_tvb_zip", "tvb_connectivity"]
+# ------------------------------------------------------------------ EEG gain
+
+_TVB_PROJECTION = ("projectionMatrix", "projection_eeg_62_surface_16k.mat")
+_TVB_MAPPING = ("regionMapping", "regionMapping_16k_76.txt")
+_TVB_SENSORS = ("sensors", "eeg_unitvector_62.txt.bz2")
+
+
+def load_tvb_eeg_gain() -> tuple[np.ndarray, tuple[str, ...]]:
+    """The 62-channel EEG region gain of tvb-data's default subject (76 regions).
+
+    Reads from the installed ``tvb_data`` package: ``projectionMatrix/
+    projection_eeg_62_surface_16k.mat`` (variable ``ProjectionMatrix``, 62 x 16384),
+    ``regionMapping/regionMapping_16k_76.txt`` (16384 region indices, matching
+    ``connectivity_76``) and the labels of ``sensors/eeg_unitvector_62.txt.bz2``, and sums the
+    projection over each region's vertices (:func:`region_gain_from_vertices`). The result has
+    rank 62 (rank 61 after average reference).
+
+    Returns:
+        ``(gain, labels)``: ``gain`` float64 of shape ``(62, 76)`` and the 62 sensor labels
+        (``"Fp1"``, ``"Fp2"``, ...) in the row order of ``gain``.
+
+    Raises:
+        ImportError: if tvb-data is not installed.
+        ConnectomeError: if the files do not have the expected shapes.
+    """
+    try:
+        root = importlib.resources.files("tvb_data")
+    except ModuleNotFoundError as err:
+        raise ImportError(
+            "load_tvb_eeg_gain needs the tvb-data package (pip install tvb-data)"
+        ) from err
+    import scipy.io
+
+    with importlib.resources.as_file(root.joinpath(*_TVB_PROJECTION)) as path:
+        mat = scipy.io.loadmat(path)
+    if "ProjectionMatrix" not in mat:
+        raise ConnectomeError(
+            f"{'/'.join(_TVB_PROJECTION)} has no variable 'ProjectionMatrix' "
+            f"(found {[k for k in mat if not k.startswith('__')]})"
+        )
+    projection = mat["ProjectionMatrix"]
+    with root.joinpath(*_TVB_MAPPING).open("r") as fh:
+        rmap = np.loadtxt(fh)
+    with root.joinpath(*_TVB_SENSORS).open("rb") as fh:
+        text = bz2.decompress(fh.read()).decode()
+    labels = tuple(line.split()[0] for line in text.splitlines() if line.strip())
+    if len(labels) != projection.shape[0]:
+        raise ConnectomeError(
+            f"{'/'.join(_TVB_SENSORS)} lists {len(labels)} sensors but "
+            f"{'/'.join(_TVB_PROJECTION)} has {projection.shape[0]} rows"
+        )
+    gain = region_gain_from_vertices(projection, rmap, 76)
+    return gain, labels
+
+
+__all__ = ["load_tvb_eeg_gain", "load_tvb_zip", "tvb_connectivity"]
