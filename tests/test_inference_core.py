@@ -348,14 +348,14 @@ def test_nuts_resume_after_interrupt_is_bitwise(synth, nuts_ref, tmp_path, monke
     """Interrupted after the first chunk is on disk, then rerun on the same folder: the draws
     are bitwise those of an uninterrupted run with the same chunking and seed."""
     folder = tmp_path / "ckpt"
-    real_run = _samplers.MCMC.run
+    real_update = _samplers.NutsSampler.update
 
-    def interrupting_run(self, *args, **kwargs):
+    def interrupting_update(self, *args, **kwargs):
         if (folder / "nuts_chunk_0000.npz").exists():
             raise KeyboardInterrupt
-        return real_run(self, *args, **kwargs)
+        return real_update(self, *args, **kwargs)
 
-    monkeypatch.setattr(_samplers.MCMC, "run", interrupting_run)
+    monkeypatch.setattr(_samplers.NutsSampler, "update", interrupting_update)
     with pytest.raises(KeyboardInterrupt):
         inf.run_nuts(
             synth["twin"],
@@ -365,7 +365,7 @@ def test_nuts_resume_after_interrupt_is_bitwise(synth, nuts_ref, tmp_path, monke
             progress=False,
             **NUTS_KW,
         )
-    monkeypatch.setattr(_samplers.MCMC, "run", real_run)
+    monkeypatch.setattr(_samplers.NutsSampler, "update", real_update)
     assert (folder / "nuts_chunk_0000.npz").exists()
     assert not (folder / "nuts_chunk_0001.npz").exists()
     resumed = inf.run_nuts(

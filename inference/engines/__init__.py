@@ -1,6 +1,6 @@
 """Samplers and variational fits of a NumPyro model, with checkpoints a killed run resumes from.
 
-NUTS (``numpyro.infer.MCMC``, several chains, optionally warm-started from a short SVI fit) and
+NUTS (``numpyro.infer.NUTS``, several chains, optionally warm-started from a short SVI fit) and
 SVI with optax (Gaussian autoguides or :class:`AutoHierarchicalFlow`, optionally
 importance-resampled), each writing its state to a checkpoint folder as it goes. Each is a
 sampler state machine (``_samplers``: ``init``/``update``) run by one driver (``_driver``) that

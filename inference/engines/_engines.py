@@ -103,7 +103,7 @@ def run_nuts(
     init_steps: int = 0,
     progress: bool = True,
 ) -> FitResult:
-    """Sample the posterior with NUTS (``numpyro.infer.MCMC``), in resumable chunks.
+    """Sample the posterior with NUTS (``numpyro.infer.NUTS``), in resumable chunks.
 
     Args:
         model: a NumPyro model taking ``data`` (e.g. a :class:`~inference.Twin`).

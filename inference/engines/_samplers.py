@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import jax.tree_util as jtu
 import numpy as np
-from numpyro.infer import MCMC, NUTS, SVI
+from numpyro.infer import NUTS, SVI
 
 # per-iteration fields of the NUTS state returned with the draws, as ``__<field>``
 EXTRA_FIELDS = ("diverging", "accept_prob", "num_steps", "potential_energy", "energy")
@@ -30,13 +30,15 @@ class NutsSampler:
 
     The state is numpyro's ``HMCState`` (batched over chains when ``num_chains > 1``);
     its ``i`` says whether an iteration adapts, so warm-up and sampling are the same
-    ``update``. ``update`` runs ``numpyro.infer.MCMC`` from the state (as
-    ``post_warmup_state``) for ``n`` iterations; one MCMC object per chunk length is kept,
-    only as a cache of its compiled loop.
+    ``update``: ``n`` calls of the kernel's ``sample`` under one ``lax.scan``, compiled once
+    per chunk length and reused by every later chunk of that length (chains under
+    ``jax.pmap`` for ``"parallel"``, ``jax.vmap`` for ``"vectorized"``, one after another for
+    ``"sequential"``). Each draw is mapped to the model's sites (constrained latent and
+    deterministic values) by the kernel's ``postprocess_fn``, as ``numpyro.infer.MCMC`` does.
 
     Attributes:
         kernel: the NUTS kernel (its ``num_warmup`` schedule is set by :meth:`init`, or by
-            the first ``update`` of a resumed state).
+            :meth:`resume`).
         data: the model's argument.
         num_warmup: adapting iterations per chain.
         num_chains: chains.
@@ -48,27 +50,55 @@ class NutsSampler:
     num_warmup: int
     num_chains: int
     chain_method: str
-    _runs: dict[int, MCMC] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    _loops: dict[int, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    def _init_one(self, key: Any) -> Any:
+        return self.kernel.init(key, self.num_warmup, None, model_args=(self.data,))
 
     def init(self, key: Any) -> Any:
         """The chains' initial state, as ``MCMC.run`` makes it: ``key`` split over chains,
         each chain's position from the kernel's ``init_strategy``."""
-
-        def one(k):
-            return self.kernel.init(k, self.num_warmup, None, model_args=(self.data,))
-
         if self.num_chains == 1:
-            return one(key)
+            return self._init_one(key)
         keys = jr.split(key, self.num_chains)
         if self.chain_method == "vectorized":
-            return one(keys)
-        if self.chain_method == "parallel":
-            return jax.pmap(one)(keys)
-        states = [one(keys[c]) for c in range(self.num_chains)]
+            return self._init_one(keys)
+        # chain by chain outside any transformation (also for "parallel"): the kernel keeps
+        # the functions its init builds, and they must not close over another trace's values
+        states = [self._init_one(keys[c]) for c in range(self.num_chains)]
         return jtu.tree_map(lambda *xs: jnp.stack(xs), *states)
 
     def resume(self, key: Any, saved: Any) -> Any:
+        """The saved state, after the kernel has been set up (its adaptation schedule and
+        the model's potential) from ``key`` in this process."""
+        if getattr(self.kernel, "_sample_fn", None) is None:
+            self.init(key)
         return saved
+
+    def _loop(self, n: int) -> Any:
+        """The compiled ``n``-iteration loop of one chain (or all, batched)."""
+        fn = self._loops.get(n)
+        if fn is not None:
+            return fn
+        kernel = self.kernel
+
+        def one_chain(state, data):
+            post = kernel.postprocess_fn((data,), {})
+
+            def body(s, _):
+                s = kernel.sample(s, (data,), {})
+                return s, (post(s.z), {f: getattr(s, f) for f in EXTRA_FIELDS})
+
+            return jax.lax.scan(body, state, None, length=n)
+
+        if self.num_chains > 1 and self.chain_method == "parallel":
+            fn = jax.pmap(one_chain, in_axes=(0, None))
+        elif self.num_chains > 1 and self.chain_method == "vectorized":
+            fn = jax.jit(jax.vmap(one_chain, in_axes=(0, None)))
+        else:
+            fn = jax.jit(one_chain)
+        self._loops[n] = fn
+        return fn
 
     def update(self, state: Any, n: int) -> tuple[Any, dict[str, np.ndarray]]:
         """``n`` more iterations of every chain.
@@ -77,25 +107,22 @@ class NutsSampler:
             ``(state, output)``: output maps each latent and deterministic site to its
             draws, (chain, n, ...), and ``__<field>`` to each of :data:`EXTRA_FIELDS`.
         """
-        mcmc = self._runs.get(n)
-        if mcmc is None:
-            mcmc = MCMC(
-                self.kernel,
-                num_warmup=self.num_warmup,
-                num_samples=n,
-                num_chains=self.num_chains,
-                chain_method=self.chain_method,
-                progress_bar=False,
-                jit_model_args=True,
-            )
-            self._runs[n] = mcmc
-        mcmc.post_warmup_state = state
-        mcmc.run(state.rng_key, self.data, extra_fields=EXTRA_FIELDS)
-        out = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
-        extra = mcmc.get_extra_fields(group_by_chain=True)
+        loop = self._loop(n)
+        if self.num_chains == 1:
+            state, (sites, extra) = loop(state, self.data)
+            sites, extra = jtu.tree_map(lambda x: x[None], (sites, extra))
+        elif self.chain_method in ("parallel", "vectorized"):
+            state, (sites, extra) = loop(state, self.data)
+        else:
+            runs = [
+                loop(jtu.tree_map(lambda x, c=c: x[c], state), self.data)
+                for c in range(self.num_chains)
+            ]
+            state, (sites, extra) = jtu.tree_map(lambda *xs: jnp.stack(xs), *runs)
+        out = {k: np.asarray(v) for k, v in sites.items()}
         for k in EXTRA_FIELDS:
             out[f"__{k}"] = np.asarray(extra[k])
-        return mcmc.last_state, out
+        return state, out
 
 
 @dataclasses.dataclass(frozen=True)
