@@ -613,6 +613,8 @@ def test_fit_config_loads():
     assert a.regional and a.link == "neglog" and a.scale_by == "G" and a.centred == "auto"
     assert a.maps == ("strength",) and a.loc == -3.7
     q = cfg.quick()
+    # the centring's SVI: the configured length, short in quick (smoke-test) settings
+    assert (cfg.centring_steps, q.centring_steps) == (2000, 300)
     assert (q.nuts["warmup"], q.nuts["samples"], q.nuts["chains"]) == (50, 50, 1)
 
 

@@ -12,6 +12,7 @@ check) plus::
     check_draws = 4              # posterior draws simulated for the FC/FCD check (0 = none)
     fcd_window = 83              # FCD window, samples of the FC monitor
     fcd_step = 3
+    centring_steps = 2000        # SVI steps that learn a centred = "auto" prior's centring
 
     [fit.data]
     fc = "dk84"                  # or a path (.npy/.csv/.tsv/BIDS relmat)
@@ -74,6 +75,7 @@ _FIT = (
     "check_draws",
     "fcd_window",
     "fcd_step",
+    "centring_steps",
     "data",
     "nuts",
     "svi",
@@ -167,6 +169,7 @@ class FitConfig:
     priors: tuple[PriorSpec, ...]
     fixed: dict[str, float]
     sim_seeds: int = 2
+    centring_steps: int = 2000
     bold: Path | None = None
     atlas: Path | None = None
     tr: float | None = None
@@ -191,6 +194,7 @@ class FitConfig:
             nuts=nuts,
             svi=svi,
             check_draws=min(self.check_draws, 1),
+            centring_steps=min(self.centring_steps, 300),
             experiment=self.experiment.quick() if self.forward == "simulate" else self.experiment,
         )
 
@@ -348,6 +352,7 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
         check_draws=t.integer("check_draws", 4, lower=0),
         fcd_window=t.integer("fcd_window", 83, lower=2),
         fcd_step=t.integer("fcd_step", 3),
+        centring_steps=t.integer("centring_steps", 2000, lower=1),
         fc=fc,
         n_timepoints=n_tp,
         fcd_reference=fcd_ref,

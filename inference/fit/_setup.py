@@ -370,7 +370,7 @@ def setup_fit(cfg: FitConfig, *, learn_centring: bool = True) -> FitSetup:
     twin = Twin(priors, forward, likelihoods, cfg.fixed, labels)
     data = twin.observe(observed)
     if learn_centring:
-        twin = _learn_centring(twin, data, key=fit_keys(cfg)["centring"])
+        twin = _learn_centring(twin, data, key=fit_keys(cfg)["centring"], steps=cfg.centring_steps)
     return FitSetup(cfg, exp, twin, observed, data, fc, train, maps, band_names, fcd_reference)
 
 
