@@ -72,7 +72,7 @@ class NutsSampler:
         """The saved state, after the kernel has been set up (its adaptation schedule and
         the model's potential) from ``key`` in this process."""
         if getattr(self.kernel, "_sample_fn", None) is None:
-            self.init(key)
+            self._init_one(key)  # one chain's init builds the kernel's functions for all
         return saved
 
     def _loop(self, n: int) -> Any:
