@@ -31,6 +31,7 @@ from ._calibration import sbc_ranks as sbc_ranks
 from ._calibration import uniformity_pvalue as uniformity_pvalue
 from ._centring import learn_centring as learn_centring
 from ._forward import HopfLinear as HopfLinear
+from ._forward import Linearised as Linearised
 from ._forward import Simulated as Simulated
 from ._likelihoods import FCLikelihood as FCLikelihood
 from ._likelihoods import VectorLikelihood as VectorLikelihood

@@ -1,15 +1,19 @@
 """Forward maps: twin parameters -> predicted data features.
 
-Two kinds:
+Two routes, named by each map's ``route`` (``"linearised"`` or ``"simulation"``):
 
 - :class:`HopfLinear`: the Stuart-Landau network linearised below the bifurcation. FC,
   regional amplitude and MEG/EEG band powers are exact functions of the parameters (a Cholesky
   solve and a spectral sum, no simulation), so they carry no simulation noise and NUTS gets
   exact, cheap gradients. This is the default for fitting fMRI FC.
+- :class:`Linearised`: any model linearised at its fixed point (:func:`vbt_jax.linearise`),
+  its BOLD FC with the haemodynamics in the linear system; Wong-Wang with feedback inhibition
+  control solved again at every parameter set.
 - :class:`Simulated`: any registered model through :func:`vbt_jax.simulate` with a fixed set of
   noise seeds (common random numbers, so the map from parameters to features is deterministic
-  and differentiable); FC is averaged over seeds on the Fisher-z scale. Use it for models
-  without a linearisation (MPR, Wong-Wang, Jansen-Rit), with SVI or small NUTS runs.
+  and differentiable); FC is averaged over seeds on the Fisher-z scale. Use it for what a
+  linearisation cannot give (FCD, regimes near a limit cycle, bistable switching), with SVI
+  or small NUTS runs.
 
 Every forward map returns a dict with some of: ``"fc"`` (N, N), ``"amplitude"`` (N,),
 ``"band_power"`` (N, B) relative band powers, ``"fcd_quantiles"`` (Q,).
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -106,6 +110,7 @@ class HopfLinear(eqx.Module):
     nsig: float = eqx.field(static=True, default=1e-10)
     bands: tuple[tuple[float, float], ...] | None = eqx.field(static=True, default=None)
     features: tuple[str, ...] = eqx.field(static=True, default=("fc",))
+    route: ClassVar[str] = "linearised"
 
     def __check_init__(self):
         w = np.asarray(self.weights)
@@ -152,6 +157,83 @@ class HopfLinear(eqx.Module):
         return out
 
 
+class Linearised(eqx.Module):
+    """FC of any model linearised at its fixed point (:func:`vbt_jax.linearise`): exact in the
+    small-noise limit, no simulation noise, gradients through the implicit fixed point.
+
+    Parameters in the params dict that name a field of the model replace it (scalar or (N,));
+    ``G`` sets the coupling's ``G``. With ``fic`` the Wong-Wang inhibitory weights ``J_i`` are
+    solved again for every parameter set (:func:`vbt_jax.models.feedback_inhibition`), which
+    also gives the fixed point exactly. Delays are ignored (see :mod:`vbt_jax._linear`).
+
+    Attributes:
+        model, connectome, coupling, noise: the network (as for :func:`vbt_jax.simulate`).
+        observe: ``"bold"`` (Balloon-Windkessel BOLD in the linear system) or ``"neural"``.
+        balloon: haemodynamic parameters for ``observe="bold"`` (defaults when ``None``).
+        fic: re-solve feedback inhibition control at every parameter set (Wong-Wang only).
+        fic_rate: its target excitatory rate [Hz].
+        features: ``("fc",)`` and optionally ``"amplitude"`` (sd of the observation).
+    """
+
+    model: Any
+    connectome: Any
+    coupling: Any
+    noise: Any
+    observe: str = eqx.field(static=True, default="bold")
+    balloon: Any = None
+    fic: bool = eqx.field(static=True, default=False)
+    fic_rate: float = eqx.field(static=True, default=3.0)
+    features: tuple[str, ...] = eqx.field(static=True, default=("fc",))
+    route: ClassVar[str] = "linearised"
+
+    def __check_init__(self):
+        if self.observe not in ("bold", "neural"):
+            raise ArgumentError(
+                f"Linearised: observe must be 'bold' or 'neural', got {self.observe!r}"
+            )
+        bad = set(self.features) - {"fc", "amplitude"}
+        if bad:
+            raise ArgumentError(f"Linearised cannot predict {sorted(bad)}; use Simulated")
+        if self.fic and not hasattr(self.model, "J_i"):
+            raise ArgumentError(
+                f"Linearised: fic=True needs a Wong-Wang model, got {type(self.model).__name__}"
+            )
+
+    @property
+    def n_regions(self) -> int:
+        return self.connectome.n_regions
+
+    def linearise(self, params: Mapping[str, Any]):
+        """The :class:`vbt_jax.LinearisedNetwork` at ``params``."""
+        from vbt_jax.models import feedback_inhibition
+
+        model, coupling = with_parameters(self.model, self.coupling, params)
+        guess = None
+        if self.fic:
+            b = getattr(coupling, "b", 0.0)
+            model, guess = feedback_inhibition(
+                model, self.connectome.weights, coupling.G, target_rate=self.fic_rate, b=b
+            )
+        return vbt.linearise(
+            model,
+            self.connectome,
+            noise=self.noise,
+            coupling=coupling,
+            observe=self.observe,
+            balloon=self.balloon,
+            guess=guess,
+        )
+
+    def __call__(self, params: Mapping[str, Any]) -> dict[str, Array]:
+        lin = self.linearise(params)
+        cov = lin.covariance()
+        sd = jnp.sqrt(jnp.diagonal(cov))
+        out = {"fc": cov / (sd[:, None] * sd[None, :])}
+        if "amplitude" in self.features:
+            out["amplitude"] = sd
+        return out
+
+
 class Simulated(eqx.Module):
     """Features from :func:`vbt_jax.simulate` with fixed noise seeds.
 
@@ -182,6 +264,7 @@ class Simulated(eqx.Module):
         static=True, default=(0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95)
     )
     bands: tuple[tuple[float, float], ...] | None = eqx.field(static=True, default=None)
+    route: ClassVar[str] = "simulation"
 
     def __check_init__(self):
         names = [m.name for m in self.experiment.monitors]
@@ -283,4 +366,4 @@ def forward_features(forward: Any) -> Sequence[str]:
     return tuple(forward.features)
 
 
-__all__ = ["HopfLinear", "Simulated", "FEATURES", "required_parameters"]
+__all__ = ["HopfLinear", "Linearised", "Simulated", "FEATURES", "required_parameters"]

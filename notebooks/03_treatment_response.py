@@ -38,7 +38,10 @@
 # an efficacy is learned from on-drug data.
 #
 # **Quick mode** (`VBT_NOTEBOOK_QUICK=1`, set by `tests/test_notebooks.py`): a short NUTS
-# chain, fewer draws, a shorter simulation and a smaller trial.
+# chain, fewer draws, a shorter simulation and a small trial.
+#
+# **Your own twin**: set `VBT_TWIN` to a run folder written by `vbt fit` (with the
+# `hopf_linear` forward map) and step 1 reads that twin instead of fitting one.
 
 # %%
 import dataclasses
@@ -86,16 +89,18 @@ print(f"quick mode: {QUICK}; outputs in {OUT}")
 # simulates the twin itself.
 
 # %%
-cfg = load_fit_config(find_config("fit_hopf_dk84.toml"))
-cfg = dataclasses.replace(cfg.quick() if QUICK else cfg, check_draws=0)
-t0 = time.perf_counter()
-fit_dir = fit_run_folder(cfg, OUT / "twin", progress=False, figures=False)
-fit_seconds = time.perf_counter() - t0
+TWIN = os.environ.get("VBT_TWIN")
+if TWIN:
+    fit_dir = Path(TWIN)
+    print(f"the twin of {fit_dir}")
+else:
+    cfg = load_fit_config(find_config("fit_hopf_dk84.toml"))
+    cfg = dataclasses.replace(cfg.quick() if QUICK else cfg, check_draws=0)
+    t0 = time.perf_counter()
+    fit_dir = fit_run_folder(cfg, OUT / "twin", progress=False, figures=False)
+    print(f"fitted in {time.perf_counter() - t0:.0f} s")
 quality = json.loads((fit_dir / "fit_quality.json").read_text())
-print(
-    f"fit in {fit_seconds:.0f} s: FC r training {quality['fc_r_train']:.3f}, "
-    f"held-out {quality['fc_r_heldout']:.3f}"
-)
+print(f"FC r training {quality['fc_r_train']:.3f}, held-out {quality['fc_r_heldout']:.3f}")
 twin = inf.treatment.load_twin(fit_dir, draws=None if QUICK else 500)
 print(f"{twin.a.shape[0]} of {twin.n_posterior} posterior draws, {len(twin.labels)} regions")
 
@@ -337,15 +342,18 @@ print(f"widest 90% interval: {width_ratio:.2f} of the prior's")
 # post-treatment scans with sampling noise. The efficacy is learned (hierarchical NUTS) on a
 # training half; the held-out half's post-treatment GBC change is predicted and scored. The
 # negative control repeats the pipeline with a shuffled receptor map.
+#
+# In quick mode the cohort is 6 + 6 patients with a short chain: enough to run every step,
+# too few to judge calibration (`tests/test_virtual_trial.py` checks that on 16 + 40).
 
 # %%
 t0 = time.perf_counter()
 trial = validation.run_virtual_trial(
     key=jr.key(0),
-    n_train=10 if QUICK else 16,
-    n_test=16 if QUICK else 40,
-    num_warmup=150 if QUICK else 300,
-    num_samples=150 if QUICK else 300,
+    n_train=6 if QUICK else 16,
+    n_test=6 if QUICK else 40,
+    num_warmup=100 if QUICK else 300,
+    num_samples=100 if QUICK else 300,
 )
 trial_seconds = time.perf_counter() - t0
 t, s = trial["true"], trial["shuffled"]
@@ -369,6 +377,7 @@ print(
 # %%
 results = {
     "quick": QUICK,
+    "twin_from": str(fit_dir) if TWIN else None,
     "draws": int(twin.a.shape[0]),
     "fc_r_heldout": round(float(quality["fc_r_heldout"]), 4),
     "dose_response_monotone": bool(mono),
@@ -384,6 +393,7 @@ results = {
     "observed_efficacy_covered": covered,
     "observed_efficacy_prior_excluded": prior_out,
     "observed_efficacy_width_ratio": round(width_ratio, 4),
+    "trial_patients": int(len(trial["true"]["cohort"].eta)),
     "trial_e_pop_covered": bool(lo <= validation.TrialDesign().e_pop <= hi),
     "trial_coverage": round(float(t["coverage"]), 4),
     "trial_auc": round(float(t["auc"]), 4),

@@ -126,3 +126,22 @@ def x64():
     ctx = enable(True) if enable is not None else jax.experimental.enable_x64()
     with ctx:
         yield
+
+
+DEMO_CONFIG = os.path.join(os.path.dirname(__file__), os.pardir, "configs", "fit_hopf_dk84.toml")
+QUICK_DEMO_GROUP = pytest.mark.xdist_group("quick_demo_fit")
+
+
+@pytest.fixture(scope="session")
+def quick_demo_fit(tmp_path_factory):
+    """The run folder of ``vbt fit configs/fit_hopf_dk84.toml --quick``, fitted once per worker.
+
+    Every test that reads it carries ``QUICK_DEMO_GROUP`` (one ``xdist_group``), so with
+    ``--dist loadgroup`` one worker fits it once for all of them. The readers must not change it.
+    """
+    from vbt_jax._cli import main
+
+    out = tmp_path_factory.mktemp("quick_demo") / "fit"
+    argv = ["fit", os.path.abspath(DEMO_CONFIG), "--quick", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    return out

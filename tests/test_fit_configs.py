@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import QUICK_DEMO_GROUP
 
 from vbt_jax._cli import main
 
@@ -20,14 +21,24 @@ def test_fit_configs_present():
     assert {p.stem for p in FIT_CONFIGS} >= {"fit_hopf_dk84", "fit_hopf_fc_meg_dk84"}
 
 
+def _quick_case(path):
+    # the demo's quick fit is the session's shared one (conftest.quick_demo_fit)
+    marks = [QUICK_DEMO_GROUP] if path.stem == "fit_hopf_dk84" else []
+    return pytest.param(path, id=path.stem, marks=marks)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("cfg_path", FIT_CONFIGS, ids=[p.stem for p in FIT_CONFIGS])
-def test_fit_config_runs_quick(tmp_path, cfg_path):
+@pytest.mark.parametrize("cfg_path", [_quick_case(p) for p in FIT_CONFIGS])
+def test_fit_config_runs_quick(tmp_path, cfg_path, request):
     """`vbt fit --quick` writes a complete run folder with figures, removes its checkpoint and
     refuses to overwrite the folder without --force."""
-    out = tmp_path / "fit"
-    argv = ["fit", str(cfg_path), "--quick", "--out", str(out), "--quiet"]
-    assert main(argv) == 0
+    if cfg_path.stem == "fit_hopf_dk84":
+        out = request.getfixturevalue("quick_demo_fit")
+        tmp_path = out.parent
+    else:
+        out = tmp_path / "fit"
+        assert main(["fit", str(cfg_path), "--quick", "--out", str(out), "--quiet"]) == 0
+    argv = ["fit", str(cfg_path.resolve()), "--quick", "--out", str(out), "--quiet"]
     names = {p.name for p in out.iterdir()}
     assert {
         "posterior.nc",

@@ -275,3 +275,35 @@ def test_mechanism_declaration_is_validated():
         Mechanism((), 0.2)
     with pytest.raises(ValueError, match="Mechanism.efficacy"):
         Mechanism("gain", float("nan"))
+
+
+def test_out_of_package_models_linearise(x64):
+    """The linearisation protocol needs nothing from the package either: from the default guess
+    (the middle of state_ranges) Newton finds a state where the network's equations, written
+    out here with the coupling by hand, vanish; the covariance is SciPy's Lyapunov solution;
+    for a region-local and a region-mixing model alike."""
+    import scipy.linalg as sl
+
+    conn = _connectome()
+    W = np.asarray(conn.weights)
+    for model, coupling in (
+        (DrivenOscillator(I=0.2), vbt.Linear(G=0.05)),
+        (MeanFieldLeak(k=0.3), vbt.Linear(G=0.05, b=0.1)),
+    ):
+        lin = vbt.linearise(model, conn, noise=vbt.Additive(1e-4), coupling=coupling)
+        s = model.n_states
+
+        def rhs(v):
+            x = v.reshape(s, -1)
+            c = coupling.G * (W @ x[0]) + coupling.b
+            return np.asarray(model.dfun(jnp.asarray(x), jnp.asarray(c)[None])).reshape(-1)
+
+        x = np.asarray(lin.state).reshape(-1)
+        assert np.abs(x).max() > 0.1  # not the trivial state: the input moves it
+        assert np.abs(rhs(x)).max() < 1e-12
+        assert lin.max_real_eigenvalue() < 0
+        A = np.asarray(lin.drift)
+        P = sl.solve_continuous_lyapunov(A, -np.diag(np.asarray(lin.diffusion)))
+        np.testing.assert_allclose(
+            np.asarray(lin.covariance()), P[: W.shape[0], : W.shape[0]], rtol=1e-8
+        )

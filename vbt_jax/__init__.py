@@ -39,6 +39,8 @@ from ._labels import match_labels as match_labels
 from ._leadfield import average_reference as average_reference
 from ._leadfield import project as project
 from ._leadfield import region_gain_from_vertices as region_gain_from_vertices
+from ._linear import LinearisedNetwork as LinearisedNetwork
+from ._linear import fixed_point as fixed_point
 from ._linear import hopf_band_power as hopf_band_power
 from ._linear import hopf_covariance_symmetric as hopf_covariance_symmetric
 from ._linear import hopf_fc as hopf_fc
@@ -47,6 +49,7 @@ from ._linear import hopf_jacobian as hopf_jacobian
 from ._linear import hopf_spectrum as hopf_spectrum
 from ._linear import is_stable as is_stable
 from ._linear import linear_fc as linear_fc
+from ._linear import linearise as linearise
 from ._linear import solve_lyapunov as solve_lyapunov
 from ._linear import stationary_covariance as stationary_covariance
 from ._noise import Additive as Additive

@@ -493,6 +493,24 @@ def fit_efficacy(
     return {k: np.asarray(s[k]) for k in ("e_pop", "e_sd", "sigma_extra", "e")}
 
 
+@eqx.filter_jit
+def _predict_draws(keys, e_pop, e_sd, s_extra, eg, zg, base, gbc_pre, Q, S, noise_var, n):
+    """GBC change of every patient for a batch of posterior draws (see :func:`predict_change`);
+    the arrays are arguments, so one compiled program serves every call of the same shapes."""
+    P, _, E = zg.shape
+
+    def one(k, e_pop, e_sd, s_extra):
+        k1, k2, k3 = jr.split(k, 3)
+        e = e_pop + e_sd * jr.normal(k1, (P,))
+        sd = jnp.sqrt(noise_var + s_extra**2)
+        xi = e[:, None] * S * jr.normal(k3, S.shape)
+        z = base + _interp(e, eg, zg) + jnp.einsum("pek,pk->pe", Q, xi)
+        z = z + sd * jr.normal(k2, (P, E))
+        return gbc_from_z(z, n) - gbc_pre
+
+    return jax.vmap(one)(keys, e_pop, e_sd, s_extra)
+
+
 def predict_change(
     key: Any,
     posterior: dict[str, np.ndarray],
@@ -526,23 +544,47 @@ def predict_change(
     noise_var = _noise_var(design, change)
     Q, S = _spread_arrays(spread, P, E)
 
-    def one(k, e_pop, e_sd, s_extra):
-        k1, k2, k3 = jr.split(k, 3)
-        e = e_pop + e_sd * jr.normal(k1, (P,))
-        sd = jnp.sqrt(noise_var + s_extra**2)
-        xi = e[:, None] * S * jr.normal(k3, S.shape)
-        z = base + _interp(e, eg, zg) + jnp.einsum("pek,pk->pe", Q, xi)
-        z = z + sd * jr.normal(k2, (P, E))
-        return gbc_from_z(z, n) - gbc_pre
-
-    keys = jr.split(key, posterior["e_pop"].shape[0])
-    f = jax.jit(jax.vmap(one))
     post = [jnp.asarray(posterior[k], jnp.float32) for k in ("e_pop", "e_sd", "sigma_extra")]
+    keys = jr.split(key, post[0].shape[0])
+    arrays = (eg, zg, base, gbc_pre, Q, S, jnp.float32(noise_var))
     out = [
-        np.asarray(f(keys[s : s + 25], *(x[s : s + 25] for x in post)))
+        np.asarray(_predict_draws(keys[s : s + 25], *(x[s : s + 25] for x in post), *arrays, n))
         for s in range(0, keys.shape[0], 25)
     ]
     return np.concatenate(out)
+
+
+@jax.jit
+def _lpd_residuals(eq, eg, zg, z_obs, qzg, qy):
+    """Squared residual norm (P, Q) and projected residuals (P, Q, K) at the quadrature points
+    ``eq``, one patient at a time (``lax.map``: the (P, Q, E) residuals are never held)."""
+
+    def patient(args):
+        zg_p, zo, qzg_p, qy_p = args
+
+        def at(e):
+            r = zo - _interp(e[None], eg, zg_p[None])[0]
+            return (r**2).sum(), qy_p - _interp(e[None], eg, qzg_p[None])[0]
+
+        return jax.vmap(at)(eq)
+
+    return jax.lax.map(patient, (zg, z_obs, qzg, qy))
+
+
+@eqx.filter_jit
+def _lpd_draws(e_pop, e_sd, s_extra, R, QR, lam, eq, noise_var, E):
+    """Log predictive density (S, P) of each posterior draw (see :func:`heldout_lpd`)."""
+    from jax.scipy.special import logsumexp
+
+    h = eq[1] - eq[0]
+
+    def per_draw(x):
+        ep, es, sx = x
+        ll = _lowrank_loglik(R, QR, lam, noise_var + sx**2, E)  # (P, Q)
+        lp_e = -0.5 * ((eq - ep) / es) ** 2 - jnp.log(es * jnp.sqrt(2 * jnp.pi))
+        return logsumexp(ll + lp_e, axis=-1) + jnp.log(h)  # (P,)
+
+    return jax.lax.map(per_draw, (e_pop, e_sd, s_extra))
 
 
 def heldout_lpd(
@@ -575,28 +617,10 @@ def heldout_lpd(
     P, _, E = zg.shape
     S, qzg, qy = _project(spread, zg, z_obs)
     eq = jnp.linspace(eg[0], eg[-1], n_quad)
-    h = eq[1] - eq[0]
-
-    @jax.jit
-    def resid(zg_p, zo, qzg_p, qy_p):
-        def at(e):
-            r = zo - _interp(e[None], eg, zg_p[None])[0]
-            return (r**2).sum(), qy_p - _interp(e[None], eg, qzg_p[None])[0]
-
-        return jax.vmap(at)(eq)
-
-    R, QR = (jnp.stack(x) for x in zip(*(resid(zg[p], z_obs[p], qzg[p], qy[p]) for p in range(P))))
+    R, QR = _lpd_residuals(eq, eg, zg, z_obs, qzg, qy)
     lam = eq[None, :, None] ** 2 * S[:, None, :] ** 2  # (P, Q, K)
-    noise_var = _noise_var(design, change)
-
-    @jax.jit
-    def per_draw(e_pop, e_sd, sx):
-        ll = _lowrank_loglik(R, QR, lam, noise_var + sx**2, E)  # (P, Q)
-        lp_e = -0.5 * ((eq - e_pop) / e_sd) ** 2 - jnp.log(e_sd * jnp.sqrt(2 * jnp.pi))
-        return logsumexp(ll + lp_e, axis=-1) + jnp.log(h)  # (P,)
-
     draws = [jnp.asarray(posterior[k], jnp.float32) for k in ("e_pop", "e_sd", "sigma_extra")]
-    lpd = jax.lax.map(lambda x: per_draw(*x), tuple(draws))  # (S, P)
+    lpd = _lpd_draws(*draws, R, QR, lam, eq, jnp.float32(_noise_var(design, change)), E)
     return np.asarray(logsumexp(lpd, axis=0) - jnp.log(lpd.shape[0]))
 
 

@@ -31,6 +31,10 @@ from ._lyapunov import is_stable as is_stable
 from ._lyapunov import linear_fc as linear_fc
 from ._lyapunov import solve_lyapunov as solve_lyapunov
 from ._lyapunov import stationary_covariance as stationary_covariance
+from ._network import LinearisedNetwork as LinearisedNetwork
+from ._network import fixed_point as fixed_point
+from ._network import linearise as linearise
+from ._network import network_drift as network_drift
 from ._spectra import hopf_band_power as hopf_band_power
 from ._spectra import hopf_spectrum as hopf_spectrum
 from ._symmetric import hopf_covariance_symmetric as hopf_covariance_symmetric

@@ -9,6 +9,7 @@ from .hopf import StuartLandau as StuartLandau
 from .jansen_rit import JansenRit as JansenRit
 from .mpr import MontbrioPazoRoxin as MontbrioPazoRoxin
 from .wong_wang import ReducedWongWangExcInh as ReducedWongWangExcInh
+from .wong_wang import feedback_inhibition as feedback_inhibition
 from .wong_wang import with_fic as with_fic
 
 MODELS: dict[str, type[AbstractModel]] = {

@@ -85,7 +85,9 @@ class AbstractModel(RegionLocal, eqx.Module):
       ``"excitatory_gain"`` (gain of the excitatory populations) and ``"feedback_inhibition"``
       (strength of the inhibition onto them).
 
-    and implement :meth:`dfun` and :meth:`coupling_vars`.
+    and implement :meth:`dfun` and :meth:`coupling_vars`. A model with a stable fixed point
+    may override :meth:`fixed_point_guess`, where :func:`vbt_jax.linearise` starts looking for
+    it (the linearisation protocol: Jacobian, noise and observation at the fixed point).
 
     The state array has shape ``(n_states, n_regions)``; the coupling input ``c`` handed to
     :meth:`dfun` has shape ``(n_coupling_inputs, n_regions)``: one row per coupled variable, after
@@ -154,6 +156,16 @@ class AbstractModel(RegionLocal, eqx.Module):
         hi = jnp.asarray([self.state_ranges[s][1] for s in self.state_names], dtype)[:, None]
         u = jr.uniform(key, (self.n_states, n_regions), dtype)
         return lo + (hi - lo) * u
+
+    def fixed_point_guess(self, n_regions: int) -> Array:
+        """A ``(n_states, n_regions)`` state near the network's stable fixed point: where
+        :func:`vbt_jax.linearise` starts Newton's method (the linearisation protocol).
+
+        The default is the middle of ``state_ranges``; a model with a known rest state
+        overrides it.
+        """
+        mid = jnp.asarray([0.5 * sum(self.state_ranges[s]) for s in self.state_names])
+        return jnp.broadcast_to(mid[:, None], (self.n_states, n_regions))
 
     def parameters(self) -> dict[str, Array]:
         """The model's parameters (its dataclass fields) as a dict."""

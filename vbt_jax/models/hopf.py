@@ -92,6 +92,10 @@ class StuartLandau(AbstractModel):
 
         return Difference()
 
+    def fixed_point_guess(self, n_regions: int) -> Array:
+        # the origin is a fixed point for every a; it is stable for a < 0
+        return jnp.zeros((2, n_regions))
+
     def dfun(self, state: Array, coupling: Array) -> Array:
         x, y = state[0], state[1]
         g = self.a - x * x - y * y

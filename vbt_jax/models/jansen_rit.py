@@ -120,6 +120,24 @@ class JansenRit(AbstractModel):
         """The population firing rate ``S(v)`` [1/ms] at mean membrane potential ``v`` [mV]."""
         return 2.0 * self.nu_max / (1.0 + jnp.exp(self.r * (self.v0 - v)))
 
+    def fixed_point_guess(self, n_regions: int) -> Array:
+        # the isolated column's rest state: damped fixed-point iteration of its equations
+        # (y3 = y4 = y5 = 0; y0, y1, y2 the steady responses to the sigmoids)
+        y0 = jnp.zeros((n_regions,))
+        y1 = jnp.zeros((n_regions,))
+        y2 = jnp.zeros((n_regions,))
+        for _ in range(200):
+            t0 = self.A / self.a * self.sigmoid(y1 - y2)
+            t1 = (
+                self.A
+                / self.a
+                * (self.mu + self.a_2 * self.J * self.sigmoid(self.a_1 * self.J * y0))
+            )
+            t2 = self.B / self.b * self.a_4 * self.J * self.sigmoid(self.a_3 * self.J * y0)
+            y0, y1, y2 = 0.5 * (y0 + t0), 0.5 * (y1 + t1), 0.5 * (y2 + t2)
+        zero = jnp.zeros((n_regions,))
+        return jnp.stack(jnp.broadcast_arrays(y0, y1, y2, zero, zero, zero))
+
     def dfun(self, state: Array, coupling: Array) -> Array:
         y0, y1, y2, y3, y4, y5 = state
         c = coupling[0] if coupling.shape[0] == 1 else coupling[0] - coupling[1]

@@ -77,6 +77,15 @@ class MontbrioPazoRoxin(AbstractModel):
     def coupling_vars(self) -> tuple[int, ...]:
         return (0,) if _is_static_zero(self.cv) else (0, 1)
 
+    def fixed_point_guess(self, n_regions: int) -> Array:
+        # the isolated region's low-activity (down) state for eta < 0: V ~ -sqrt(-eta),
+        # r = Delta / (2 pi tau |V|) from dr/dt = 0
+        V = -jnp.sqrt(jnp.maximum(-jnp.asarray(self.eta, float), 0.25))
+        r = self.Delta / (2.0 * jnp.pi * self.tau * -V)
+        return jnp.stack(
+            jnp.broadcast_arrays(r * jnp.ones((n_regions,)), V * jnp.ones((n_regions,)))
+        )
+
     def dfun(self, state: Array, coupling: Array) -> Array:
         r, V = state[0], state[1]
         tau = self.tau
