@@ -54,6 +54,11 @@ def test_fit_config_runs_quick(tmp_path, cfg_path, request):
     assert q["fc_r_heldout"] > 0.5
     assert 0.0 <= q["heldout_coverage_90"] <= 1.0
     assert math.isfinite(q["sim_fc_r_all"]) and q["sim_check"] == "ok"
+    # every shipped fit config names its likelihood route, in the JSON and the summary
+    forward = tomllib.loads(cfg_path.read_text())["fit"]["forward"]
+    route = {"hopf_linear": "linearised", "simulate": "simulation"}[forward]
+    assert q["route"] == route
+    assert f"likelihood route: {route}." in (out / "summary.md").read_text()
     # convergence is reported even when it is fine, in the terms of the engine
     engine = tomllib.loads(cfg_path.read_text())["fit"]["engine"]
     if engine == "nuts":

@@ -92,6 +92,8 @@ def fit_run_folder(
     sigma = _thin(flat, 400)["sigma_fc"]
     quality, fc_pred = fc_quality(setup, pp, sigma)
     quality["engine"] = cfg.engine
+    # how the likelihood's features were computed: "linearised" or "simulation"
+    quality["route"] = type(setup.twin.forward).route
     quality["engine_seconds"] = result.info["seconds"]
     if "psis_khat" in result.info:  # SVI with resample: < 0.7 means the draws can be trusted
         quality["svi_psis_khat"] = result.info["psis_khat"]

@@ -21,7 +21,7 @@ def _write_summary_md(path: Path, cfg: FitConfig, table, quality: dict, msgs: li
     lines = [f"# Fit of {cfg.experiment.path.name}", ""]
     lines.append(
         f"Engine: {cfg.engine}, {q['engine_seconds']:.1f} s; {q['n_parameters']} "
-        f"parameters for {q['n_regions']} regions."
+        f"parameters for {q['n_regions']} regions; likelihood route: {q['route']}."
     )
     lines.append("")
     lines.append("## Convergence")
