@@ -185,7 +185,14 @@ class LinearisedNetwork(eqx.Module):
         return 0.5 * (P + P.T)
 
     def covariance(self, *, iterations: int = 50) -> Array:
-        """(m, m) stationary covariance of the observation (delays ignored)."""
+        """(m, m) stationary covariance of the observation (delays ignored).
+
+        For a BOLD observation the block structure of the linear system is used (see
+        :func:`_bold_covariance`): the same matrix as ``C P C^T`` of the whole state, about
+        ten times cheaper on 84 regions.
+        """
+        if self.observe == "bold":
+            return _bold_covariance(self, iterations)
         C = self.observation
         return C @ self.state_covariance(iterations=iterations) @ C.T
 
@@ -244,6 +251,101 @@ class LinearisedNetwork(eqx.Module):
         """The largest real part of the zero-delay Jacobian's eigenvalues (NumPy, not traced):
         negative for a stable fixed point."""
         return float(np.linalg.eigvals(np.asarray(self.drift, np.float64)).real.max())
+
+
+def _inv4(M: Array) -> Array:
+    """Inverses of a batch of 4 x 4 matrices ``M[:, :, i]`` by Gauss-Jordan elimination without
+    pivoting (arithmetic only: no batched LAPACK call, see ``_lapack``). Used for ``pI - h`` with
+    ``h`` a Balloon-Windkessel Jacobian and ``p > 0``, whose leading minors are positive."""
+    a = [
+        [M[k, j] for j in range(4)] + [jnp.ones_like(M[0, 0]) * (k == j) for j in range(4)]
+        for k in range(4)
+    ]
+    for c in range(4):
+        piv = a[c][c]
+        a[c] = [x / piv for x in a[c]]
+        for r in range(4):
+            if r != c:
+                f = a[r][c]
+                a[r] = [x - f * y for x, y in zip(a[r], a[c])]
+    return jnp.stack([jnp.stack(row[4:]) for row in a])
+
+
+def _det4(M: Array) -> Array:
+    """Determinants of a batch of 4 x 4 matrices (the product of the unpivoted pivots)."""
+    a = [[M[k, j] for j in range(4)] for k in range(4)]
+    det = jnp.ones_like(M[0, 0])
+    for c in range(4):
+        piv = a[c][c]
+        det = det * piv
+        for r in range(c + 1, 4):
+            f = a[r][c] / piv
+            a[r] = [x - f * y for x, y in zip(a[r], a[c])]
+    return det
+
+
+def _bold_covariance(lin: LinearisedNetwork, iterations: int) -> Array:
+    r"""BOLD covariance of the linear system ``[x; h]`` with drift ``[[A, 0], [B, H]]``.
+
+    The Lyapunov equation splits into three: ``A P_xx + P_xx A^T + Q = 0`` (neural, dense);
+    the Sylvester equation ``H X + X A^T + B P_xx = 0`` for ``X = P_hx``; and
+    ``H Y + Y H^T + B X^T + X B^T = 0`` for ``Y = P_hh``. ``H`` couples only the four
+    haemodynamic states of one region, so its Cayley transform and powers are 4 x 4 blocks and
+    the squared Smith iterations of the last two cost matrix products with one dense factor at
+    most. The BOLD signal reads only ``h``: the result is ``C_h Y C_h^T``.
+    """
+    n = lin.n_regions
+    m = lin.drift.shape[0] - 4 * n
+    A = lin.drift[:m, :m]
+    B = lin.drift[m:, :m]
+    h = jnp.diagonal(lin.drift[m:, m:].reshape(4, n, 4, n), axis1=1, axis2=3)  # (4, 4, N)
+    c = jnp.diagonal(lin.observation[:, m:].reshape(n, 4, n), axis1=0, axis2=2)  # (4, N)
+    eye4 = jnp.eye(4, dtype=h.dtype)[:, :, None]
+
+    def left(Mb, X):  # block-diagonal (4, 4, N) times X (4N, k)
+        return jnp.einsum("kli,lim->kim", Mb, X.reshape(4, n, -1)).reshape(X.shape)
+
+    def square(Mb):
+        return jnp.einsum("kli,lmi->kmi", Mb, Mb)
+
+    def cayley(p):
+        R = _inv4(p * eye4 - h)
+        return R, jnp.einsum("kli,lmi->kmi", R, p * eye4 + h)
+
+    P_xx = solve_lyapunov(A, jnp.diag(lin.diffusion[:m]), iterations=iterations)
+    P_xx = 0.5 * (P_xx + P_xx.T)
+    # shifts: geometric means of the eigenvalue moduli (from determinants), as solve_lyapunov
+    p_a = jnp.exp(jnp.linalg.slogdet(A)[1] / m)
+    p_h = jnp.exp(jnp.mean(jnp.log(jnp.abs(_det4(h)))) / 4)
+    p_a, p_h = jax.lax.stop_gradient(p_a), jax.lax.stop_gradient(p_h)
+
+    # Sylvester for X = P_hx with the common shift p
+    p = jnp.sqrt(p_a * p_h)
+    R_h, M_h = cayley(p)
+    eye = jnp.eye(m, dtype=A.dtype)
+    R_a = jnp.linalg.solve(p * eye - A, eye)
+    M_a = R_a @ (p * eye + A)
+    X = 2.0 * p * left(R_h, B @ P_xx) @ R_a.T
+
+    def sylvester(_, carry):
+        X, Mh, Ma = carry
+        return X + left(Mh, X) @ Ma.T, square(Mh), Ma @ Ma
+
+    X = jax.lax.fori_loop(0, iterations, sylvester, (X, M_h, M_a))[0]
+
+    # Lyapunov for Y = P_hh, every factor block-diagonal
+    R_h, M_h = cayley(p_h)
+    rhs = B @ X.T
+    rhs = rhs + rhs.T
+    Y = 2.0 * p_h * left(R_h, left(R_h, rhs).T)  # R rhs R^T (rhs symmetric)
+
+    def lyapunov(_, carry):
+        Y, Mh = carry
+        return Y + left(Mh, left(Mh, Y).T).T, square(Mh)
+
+    Y = jax.lax.fori_loop(0, iterations, lyapunov, (Y, M_h))[0]
+    Y = 0.5 * (Y + Y.T).reshape(4, n, 4, n)
+    return jnp.einsum("ki,kilj,lj->ij", c, Y, c)
 
 
 def _noise_diag(noise, n_states: int, n: int, dtype) -> Array:
