@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import jax
 import jax.numpy as jnp
 from jax import Array
 
@@ -122,20 +123,20 @@ class JansenRit(AbstractModel):
 
     def fixed_point_guess(self, n_regions: int) -> Array:
         # the isolated column's rest state: damped fixed-point iteration of its equations
-        # (y3 = y4 = y5 = 0; y0, y1, y2 the steady responses to the sigmoids)
-        y0 = jnp.zeros((n_regions,))
-        y1 = jnp.zeros((n_regions,))
-        y2 = jnp.zeros((n_regions,))
-        for _ in range(200):
+        # (y3 = y4 = y5 = 0; y0, y1, y2 the steady responses to the sigmoids), one loop in the
+        # trace however many iterations
+        dtype = jnp.result_type(self.A, self.B, self.mu, self.J, float)
+
+        def step(_, y):
+            y0, y1, y2 = y
             t0 = self.A / self.a * self.sigmoid(y1 - y2)
-            t1 = (
-                self.A
-                / self.a
-                * (self.mu + self.a_2 * self.J * self.sigmoid(self.a_1 * self.J * y0))
-            )
+            s_exc = self.sigmoid(self.a_1 * self.J * y0)
+            t1 = self.A / self.a * (self.mu + self.a_2 * self.J * s_exc)
             t2 = self.B / self.b * self.a_4 * self.J * self.sigmoid(self.a_3 * self.J * y0)
-            y0, y1, y2 = 0.5 * (y0 + t0), 0.5 * (y1 + t1), 0.5 * (y2 + t2)
-        zero = jnp.zeros((n_regions,))
+            return tuple((0.5 * (u + t)).astype(dtype) for u, t in ((y0, t0), (y1, t1), (y2, t2)))
+
+        zero = jnp.zeros((n_regions,), dtype)
+        y0, y1, y2 = jax.lax.fori_loop(0, 200, step, (zero, zero, zero))
         return jnp.stack(jnp.broadcast_arrays(y0, y1, y2, zero, zero, zero))
 
     def dfun(self, state: Array, coupling: Array) -> Array:
