@@ -72,9 +72,7 @@ def main() -> None:
                 return fwd(p)["fc"]
             lin = fwd.linearise(p)
             C = lin.observation
-            cov = C @ lin.state_covariance() @ C.T
-            sd = jnp.sqrt(jnp.diagonal(cov))
-            return cov / (sd[:, None] * sd[None, :])
+            return vbt.linear_fc(C @ lin.state_covariance() @ C.T, n)
 
         def loss(p, fc_of=fc_of):
             return jnp.sum((jnp.triu(fc_of(p), 1) - jnp.triu(emp, 1)) ** 2)

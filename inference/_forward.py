@@ -227,10 +227,9 @@ class Linearised(eqx.Module):
     def __call__(self, params: Mapping[str, Any]) -> dict[str, Array]:
         lin = self.linearise(params)
         cov = lin.covariance()
-        sd = jnp.sqrt(jnp.diagonal(cov))
-        out = {"fc": cov / (sd[:, None] * sd[None, :])}
+        out = {"fc": vbt.linear_fc(cov, cov.shape[0])}
         if "amplitude" in self.features:
-            out["amplitude"] = sd
+            out["amplitude"] = jnp.sqrt(jnp.diagonal(cov))
         return out
 
 

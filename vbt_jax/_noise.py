@@ -20,7 +20,13 @@ class Additive(eqx.Module):
 
     nsig: float | Array = 1e-3
 
-    def increment_scale(self, dt: float, n_states: int, n_regions: int, dtype) -> Array:
+    def per_component(self, n_states: int, n_regions: int, dtype) -> Array:
+        """``nsig`` broadcast to ``(n_states, n_regions)``, after checking its shape.
+
+        Raises:
+            ValueError: ``nsig`` is neither scalar, ``(n_states,)`` nor
+                ``(n_states, n_regions)``.
+        """
         nsig = jnp.asarray(self.nsig, dtype)
         if nsig.ndim == 1:
             if nsig.shape[0] != n_states:
@@ -33,4 +39,8 @@ class Additive(eqx.Module):
             raise ValueError(
                 f"Additive noise nsig has shape {nsig.shape}; expected ({n_states}, {n_regions})"
             )
-        return jnp.broadcast_to(jnp.sqrt(2.0 * nsig * dt), (n_states, n_regions))
+        return jnp.broadcast_to(nsig, (n_states, n_regions))
+
+    def increment_scale(self, dt: float, n_states: int, n_regions: int, dtype) -> Array:
+        """``sqrt(2 nsig dt)`` per state variable and region: the scale of one step's noise."""
+        return jnp.sqrt(2.0 * self.per_component(n_states, n_regions, dtype) * dt)

@@ -37,7 +37,8 @@ from jax import Array
 
 from .._balloon import BalloonParams, balloon_dfun, bold_signal
 from .._errors import ArgumentError, ShapeError
-from ._lyapunov import solve_lyapunov
+from .._noise import Additive
+from ._lyapunov import linear_fc, solve_lyapunov
 
 _MS_PER_S = 1000.0
 OBSERVATIONS = ("neural", "eeg", "bold")
@@ -199,8 +200,7 @@ class LinearisedNetwork(eqx.Module):
     def fc(self, *, iterations: int = 50) -> Array:
         """(m, m) correlation matrix of the observation (delays ignored): the linearised FC."""
         cov = self.covariance(iterations=iterations)
-        sd = jnp.sqrt(jnp.diagonal(cov))
-        return cov / (sd[:, None] * sd[None, :])
+        return linear_fc(cov, cov.shape[0])
 
     def jacobian_at(self, w: Array) -> Array:
         """(n, n) complex Jacobian of the delayed linear system at angular frequency ``w``
@@ -349,27 +349,15 @@ def _bold_covariance(lin: LinearisedNetwork, iterations: int) -> Array:
 
 
 def _noise_diag(noise, n_states: int, n: int, dtype) -> Array:
+    """``2 nsig`` per state component, flattened variable-major."""
     if noise is None:
         raise ArgumentError("linearise: pass the noise (vbt_jax.Additive) the network is driven by")
-    nsig = getattr(noise, "nsig", None)
-    if nsig is None or type(noise).__name__ != "Additive":
+    if not isinstance(noise, Additive):
         raise ArgumentError(
             f"linearise: only additive noise (vbt_jax.Additive) has a linear stationary "
             f"statistics here, got {type(noise).__name__}"
         )
-    nsig = jnp.asarray(nsig, dtype)
-    if nsig.ndim == 1:
-        if nsig.shape[0] != n_states:
-            raise ShapeError(
-                f"linearise: Additive.nsig has shape {nsig.shape}; expected (), ({n_states},) "
-                f"or ({n_states}, {n})"
-            )
-        nsig = nsig[:, None]
-    elif nsig.ndim == 2 and nsig.shape != (n_states, n):
-        raise ShapeError(
-            f"linearise: Additive.nsig has shape {nsig.shape}; expected ({n_states}, {n})"
-        )
-    return jnp.broadcast_to(2.0 * nsig, (n_states, n)).reshape(-1)
+    return 2.0 * noise.per_component(n_states, n, dtype).reshape(-1)
 
 
 def linearise(
