@@ -96,6 +96,9 @@ def test_lyapunov_gradient(x64):
         fd = (float(loss(A + h * dA, Q + h * dQ)) - float(loss(A - h * dA, Q - h * dQ))) / (2 * h)
         ad = float(jnp.sum(gA * dA) + jnp.sum(gQ * dQ))
         assert abs(fd - ad) <= 1e-7 * max(1.0, abs(ad)), (fd, ad)
+        # forward mode: the tangent solves A dX + dX A^T + dA X + X dA^T + dQ = 0
+        _, jv = jax.jvp(loss, (A, Q), (dA, dQ))
+        assert abs(float(jv) - ad) <= 1e-10 * max(1.0, abs(ad)), (float(jv), ad)
 
 
 def test_lyapunov_batched(x64):

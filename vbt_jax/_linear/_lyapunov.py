@@ -11,22 +11,31 @@ from .._errors import ArgumentError, ShapeError
 _DEFAULT_ITERATIONS = 50
 
 
+def _cayley(A: Array, p: Array) -> tuple[Array, Array]:
+    """``R = (pI - A)^-1`` and ``M = R (pI + A)``."""
+    eye = jnp.eye(A.shape[-1], dtype=A.dtype)
+    R = jnp.linalg.solve(p * eye - A, eye)
+    return R, R @ (p * eye + A)
+
+
+def _shift(A: Array) -> Array:
+    """The geometric mean of ``|eigenvalues of A|`` (``|det A|^(1/n)``): balances the
+    contraction of the smallest and largest eigenvalues. The solution does not depend on it,
+    so no gradient flows through it."""
+    _, logdet = jnp.linalg.slogdet(A)
+    return jax.lax.stop_gradient(jnp.exp(logdet / A.shape[-1]))
+
+
 def _smith(A: Array, Q: Array, iterations: int) -> tuple[Array, Array]:
-    """Squared Smith iteration on the Cayley transform of ``A``.
+    """Squared Smith iteration on the Cayley transform of ``A``, ``iterations`` squarings.
 
     With a shift ``p > 0``, ``R = (pI - A)^-1`` and ``M = R (pI + A)``, the continuous equation
     ``A X + X A^T + Q = 0`` is equivalent to the discrete (Stein) equation
     ``X = M X M^T + 2p R Q R^T``, whose solution is ``sum_j M^j Q_d M^jT``. Squaring doubles
     the number of summed terms per iteration. Returns ``(X_K, M^(2^K))``.
     """
-    n = A.shape[-1]
-    eye = jnp.eye(n, dtype=A.dtype)
-    # shift = geometric mean of |eigenvalues| (|det A|^(1/n)): balances the contraction of the
-    # smallest and largest eigenvalues. X does not depend on p, so no gradient flows through it.
-    _, logdet = jnp.linalg.slogdet(A)
-    p = jax.lax.stop_gradient(jnp.exp(logdet / n))
-    R = jnp.linalg.solve(p * eye - A, eye)
-    M = R @ (p * eye + A)
+    p = _shift(A)
+    R, M = _cayley(A, p)
     X = 2.0 * p * (R @ Q @ R.T)
 
     def body(_, carry):
@@ -36,15 +45,67 @@ def _smith(A: Array, Q: Array, iterations: int) -> tuple[Array, Array]:
     return jax.lax.fori_loop(0, iterations, body, (X, M))
 
 
+def squared_smith(X0: Array, L: Array, R: Array, apply, square_left, square_right, iterations):
+    """``sum_j L^j X0 (R^j)^T`` by squared Smith iterations, stopped once converged.
+
+    ``apply(Lk, Rk, X)`` is ``Lk X Rk^T`` and ``square_left``/``square_right`` square a power,
+    in whatever representation ``L`` and ``R`` have (dense, or stacked diagonal blocks, whose
+    Frobenius norm is that of the array). The iteration stops when the product of the powers'
+    Frobenius norms, a bound on the next increment relative to the sum, falls below the
+    dtype's machine epsilon, or after ``iterations`` squarings. It is a ``while_loop``, not
+    differentiable itself: the solvers built on it give implicit derivatives through
+    ``jax.lax.custom_linear_solve``.
+    """
+    eps = jnp.finfo(X0.dtype).eps
+
+    def cond(c):
+        k, _, _, _, err = c
+        return (k < iterations) & (err > eps)
+
+    def body(c):
+        k, X, Lk, Rk, _ = c
+        X = X + apply(Lk, Rk, X)
+        Lk, Rk = square_left(Lk), square_right(Rk)
+        return k + 1, X, Lk, Rk, _frobenius(Lk) * _frobenius(Rk)
+
+    init = (0, X0, L, R, _frobenius(L) * _frobenius(R))
+    return jax.lax.while_loop(cond, body, init)[1]
+
+
+def _frobenius(M: Array) -> Array:
+    return jnp.sqrt(jnp.sum(M * M))
+
+
+def _dense_stein(A: Array, Q: Array, iterations: int) -> Array:
+    """``X`` with ``A X + X A^T + Q = 0`` (``Q`` any square matrix), the converged Smith sum."""
+    p = _shift(A)
+    R, M = _cayley(A, p)
+
+    def square(Mk):
+        return Mk @ Mk
+
+    return squared_smith(
+        2.0 * p * (R @ Q @ R.T),
+        M,
+        M,
+        lambda Lk, Rk, X: Lk @ X @ Rk.T,
+        square,
+        square,
+        iterations,
+    )
+
+
 def solve_lyapunov(A: Array, Q: Array, *, iterations: int = _DEFAULT_ITERATIONS) -> Array:
     r"""Solve the continuous Lyapunov equation :math:`A X + X A^T + Q = 0` for a stable ``A``.
 
     Uses the squared Smith iteration on the Cayley transform ``M = (pI - A)^-1 (pI + A)``
     (Smith 1968; Penzl 1999), with the shift ``p`` the geometric mean of ``A``'s eigenvalue
-    moduli (from its determinant). One linear solve, then a fixed number of iterations of three
-    matrix products each under ``lax.fori_loop``: differentiable in ``A`` and ``Q`` (forward
-    and reverse mode), no eigendecomposition (JAX's ``jnp.linalg.eig`` is CPU-only and not
-    differentiable), and no factorisation inside the loop.
+    moduli (from its determinant): one linear solve, then squarings of three matrix products
+    each, stopped once the next increment is below round-off (at most ``iterations``). No
+    eigendecomposition (JAX's ``jnp.linalg.eig`` is CPU-only and not differentiable).
+    Derivatives are implicit (``jax.lax.custom_linear_solve``): the tangent solves the same
+    equation and the cotangent its transpose, so forward and reverse mode in ``A`` and ``Q``
+    each cost one more solve and store nothing of the iterations.
 
     Convergence: after ``k`` iterations the error is ``sum_{j >= 2^k} M^j Q_d M^jT``, so it
     shrinks like ``rho^(2^k)`` with ``rho = max |(p + l) / (p - l)| < 1`` over the eigenvalues
@@ -52,9 +113,8 @@ def solve_lyapunov(A: Array, Q: Array, *, iterations: int = _DEFAULT_ITERATIONS)
     ``log2(40 / (1 - rho))`` iterations reach float64 round-off. ``1 - rho`` is roughly
     ``2 min(|l| / p, p / |l|) |Re l| / |l|``: small for eigenvalues far from the geometric mean
     or close to the imaginary axis. The default 50 iterations cover ``1 - rho`` down to ~1e-13,
-    e.g. a damping ratio of 1e-3 on eigenvalues six decades apart converges in ~30. Once
-    converged, further iterations add nothing (``M^(2^k)`` underflows to zero). The equation
-    itself is ill-conditioned when ``A`` has eigenvalues near the imaginary axis (the
+    e.g. a damping ratio of 1e-3 on eigenvalues six decades apart converges in ~30. The
+    equation itself is ill-conditioned when ``A`` has eigenvalues near the imaginary axis (the
     covariance then diverges): that, not the iteration, limits accuracy.
 
     If ``A`` is not stable the iteration diverges (``inf``/``nan``) or returns a matrix that is
@@ -63,7 +123,7 @@ def solve_lyapunov(A: Array, Q: Array, *, iterations: int = _DEFAULT_ITERATIONS)
     Args:
         A: (..., n, n) stable matrix (all eigenvalues with negative real part).
         Q: (..., n, n) right-hand side (symmetric for a covariance).
-        iterations: number of squared Smith iterations (static).
+        iterations: the most squared Smith iterations (static).
 
     Returns:
         (..., n, n) solution ``X``.
@@ -89,8 +149,15 @@ def solve_lyapunov(A: Array, Q: Array, *, iterations: int = _DEFAULT_ITERATIONS)
         Q = jnp.broadcast_to(Q, batch + (n, n)).reshape((-1, n, n))
         X = jax.vmap(lambda a, q: solve_lyapunov(a, q, iterations=iterations))(A, Q)
         return X.reshape(batch + (n, n))
-    X, _ = _smith(A, Q, iterations)
-    return X
+    # implicit derivatives: the tangent (and the cotangent) of X solve the same equation (its
+    # transpose, A^T L + L A + dX = 0, for the cotangent), so reverse mode costs one more
+    # converged solve and stores nothing of the iterations
+    return jax.lax.custom_linear_solve(
+        lambda X: A @ X + X @ A.T,
+        -Q,
+        lambda _, b: _dense_stein(A, -b, iterations),
+        lambda _, b: _dense_stein(A.T, -b, iterations),
+    )
 
 
 def is_stable(A: Array, *, iterations: int = _DEFAULT_ITERATIONS, tol: float = 1e-6) -> Array:

@@ -38,7 +38,7 @@ from jax import Array
 from .._balloon import BalloonParams, balloon_dfun, bold_signal
 from .._errors import ArgumentError, ShapeError
 from .._noise import Additive
-from ._lyapunov import linear_fc, solve_lyapunov
+from ._lyapunov import _cayley, _shift, linear_fc, solve_lyapunov, squared_smith
 
 _MS_PER_S = 1000.0
 OBSERVATIONS = ("neural", "eeg", "bold")
@@ -284,6 +284,80 @@ def _det4(M: Array) -> Array:
     return det
 
 
+def _block_left(Mb: Array, X: Array) -> Array:
+    """The block-diagonal matrix of the 4 x 4 blocks ``Mb[:, :, i]`` (4N x 4N, state-major)
+    times ``X`` (4N, k)."""
+    n = Mb.shape[-1]
+    return jnp.einsum("kli,lim->kim", Mb, X.reshape(4, n, -1)).reshape(X.shape)
+
+
+def _block_square(Mb: Array) -> Array:
+    return jnp.einsum("kli,lmi->kmi", Mb, Mb)
+
+
+def _block_cayley(h: Array, p: Array) -> tuple[Array, Array]:
+    eye4 = jnp.eye(4, dtype=h.dtype)[:, :, None]
+    R = _inv4(p * eye4 - h)
+    return R, jnp.einsum("kli,lmi->kmi", R, p * eye4 + h)
+
+
+def _block_shift(h: Array) -> Array:
+    """Geometric mean of the eigenvalue moduli of all blocks (from their determinants)."""
+    return jax.lax.stop_gradient(jnp.exp(jnp.mean(jnp.log(jnp.abs(_det4(h)))) / 4))
+
+
+def _sylvester(h: Array, A: Array, C: Array, iterations: int) -> Array:
+    """``X`` (4N, m) with ``H X + X A^T + C = 0``, ``H`` block-diagonal (blocks ``h``, (4, 4, N))
+    and ``A`` dense (m, m): squared Smith iterations with one common shift, implicit
+    derivatives (the cotangent solves the transposed equation ``H^T L + L A + G = 0``)."""
+    ht = jnp.swapaxes(h, 0, 1)
+
+    def stein(hb, Ad, rhs):
+        p = jnp.sqrt(_block_shift(hb) * _shift(Ad))
+        R_h, M_h = _block_cayley(hb, p)
+        R_a, M_a = _cayley(Ad, p)
+        return squared_smith(
+            2.0 * p * _block_left(R_h, rhs) @ R_a.T,
+            M_h,
+            M_a,
+            lambda Lk, Rk, X: _block_left(Lk, X) @ Rk.T,
+            _block_square,
+            lambda Mk: Mk @ Mk,
+            iterations,
+        )
+
+    return jax.lax.custom_linear_solve(
+        lambda X: _block_left(h, X) + X @ A.T,
+        -C,
+        lambda _, b: stein(h, A, -b),
+        lambda _, b: stein(ht, A.T, -b),
+    )
+
+
+def _block_lyapunov(h: Array, C: Array, iterations: int) -> Array:
+    """``Y`` (4N, 4N) with ``H Y + Y H^T + C = 0``, ``H`` block-diagonal (blocks ``h``): every
+    factor of the squared Smith iteration is block-diagonal; implicit derivatives."""
+    ht = jnp.swapaxes(h, 0, 1)
+
+    def stein(hb, rhs):
+        p = _block_shift(hb)
+        R, M = _block_cayley(hb, p)
+
+        def apply(Lk, Rk, X):  # Lk X Rk^T with both factors block-diagonal
+            return _block_left(Rk, _block_left(Lk, X).T).T
+
+        return squared_smith(
+            2.0 * p * apply(R, R, rhs), M, M, apply, _block_square, _block_square, iterations
+        )
+
+    return jax.lax.custom_linear_solve(
+        lambda Y: _block_left(h, Y) + _block_left(h, Y.T).T,
+        -C,
+        lambda _, b: stein(h, -b),
+        lambda _, b: stein(ht, -b),
+    )
+
+
 def _bold_covariance(lin: LinearisedNetwork, iterations: int) -> Array:
     r"""BOLD covariance of the linear system ``[x; h]`` with drift ``[[A, 0], [B, H]]``.
 
@@ -292,7 +366,8 @@ def _bold_covariance(lin: LinearisedNetwork, iterations: int) -> Array:
     ``H Y + Y H^T + B X^T + X B^T = 0`` for ``Y = P_hh``. ``H`` couples only the four
     haemodynamic states of one region, so its Cayley transform and powers are 4 x 4 blocks and
     the squared Smith iterations of the last two cost matrix products with one dense factor at
-    most. The BOLD signal reads only ``h``: the result is ``C_h Y C_h^T``.
+    most. Each solve has implicit derivatives. The BOLD signal reads only ``h``: the result is
+    ``C_h Y C_h^T``.
     """
     n = lin.n_regions
     m = lin.drift.shape[0] - 4 * n
@@ -300,50 +375,11 @@ def _bold_covariance(lin: LinearisedNetwork, iterations: int) -> Array:
     B = lin.drift[m:, :m]
     h = jnp.diagonal(lin.drift[m:, m:].reshape(4, n, 4, n), axis1=1, axis2=3)  # (4, 4, N)
     c = jnp.diagonal(lin.observation[:, m:].reshape(n, 4, n), axis1=0, axis2=2)  # (4, N)
-    eye4 = jnp.eye(4, dtype=h.dtype)[:, :, None]
-
-    def left(Mb, X):  # block-diagonal (4, 4, N) times X (4N, k)
-        return jnp.einsum("kli,lim->kim", Mb, X.reshape(4, n, -1)).reshape(X.shape)
-
-    def square(Mb):
-        return jnp.einsum("kli,lmi->kmi", Mb, Mb)
-
-    def cayley(p):
-        R = _inv4(p * eye4 - h)
-        return R, jnp.einsum("kli,lmi->kmi", R, p * eye4 + h)
-
     P_xx = solve_lyapunov(A, jnp.diag(lin.diffusion[:m]), iterations=iterations)
     P_xx = 0.5 * (P_xx + P_xx.T)
-    # shifts: geometric means of the eigenvalue moduli (from determinants), as solve_lyapunov
-    p_a = jnp.exp(jnp.linalg.slogdet(A)[1] / m)
-    p_h = jnp.exp(jnp.mean(jnp.log(jnp.abs(_det4(h)))) / 4)
-    p_a, p_h = jax.lax.stop_gradient(p_a), jax.lax.stop_gradient(p_h)
-
-    # Sylvester for X = P_hx with the common shift p
-    p = jnp.sqrt(p_a * p_h)
-    R_h, M_h = cayley(p)
-    eye = jnp.eye(m, dtype=A.dtype)
-    R_a = jnp.linalg.solve(p * eye - A, eye)
-    M_a = R_a @ (p * eye + A)
-    X = 2.0 * p * left(R_h, B @ P_xx) @ R_a.T
-
-    def sylvester(_, carry):
-        X, Mh, Ma = carry
-        return X + left(Mh, X) @ Ma.T, square(Mh), Ma @ Ma
-
-    X = jax.lax.fori_loop(0, iterations, sylvester, (X, M_h, M_a))[0]
-
-    # Lyapunov for Y = P_hh, every factor block-diagonal
-    R_h, M_h = cayley(p_h)
+    X = _sylvester(h, A, B @ P_xx, iterations)
     rhs = B @ X.T
-    rhs = rhs + rhs.T
-    Y = 2.0 * p_h * left(R_h, left(R_h, rhs).T)  # R rhs R^T (rhs symmetric)
-
-    def lyapunov(_, carry):
-        Y, Mh = carry
-        return Y + left(Mh, left(Mh, Y).T).T, square(Mh)
-
-    Y = jax.lax.fori_loop(0, iterations, lyapunov, (Y, M_h))[0]
+    Y = _block_lyapunov(h, rhs + rhs.T, iterations)
     Y = 0.5 * (Y + Y.T).reshape(4, n, 4, n)
     return jnp.einsum("ki,kilj,lj->ij", c, Y, c)
 
