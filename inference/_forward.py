@@ -72,7 +72,7 @@ def monitor_series(sol: Any, name: str, model: Any) -> Array:
     BOLD-drive variable (the first recorded variable if it is not recorded)."""
     ys = sol[name]
     if name in ("bold", "eeg"):
-        return ys[:, 0, :]
+        return ys if ys.ndim == 2 else ys[:, 0, :]
     labels = sol.labels[name]
     return ys[:, labels.index(model.bold_var if model.bold_var in labels else labels[0]), :]
 
@@ -170,6 +170,8 @@ class Linearised(eqx.Module):
         model, connectome, coupling, noise: the network (as for :func:`vbt_jax.simulate`).
         observe: ``"bold"`` (Balloon-Windkessel BOLD in the linear system) or ``"neural"``.
         balloon: haemodynamic parameters for ``observe="bold"`` (defaults when ``None``).
+        bold_scale: factor on the neural drive of the haemodynamics (as the BOLD monitor's
+            ``scale``; the FC does not depend on it, the amplitude does).
         fic: re-solve feedback inhibition control at every parameter set (Wong-Wang only).
         fic_rate: its target excitatory rate [Hz].
         features: ``("fc",)`` and optionally ``"amplitude"`` (sd of the observation).
@@ -181,6 +183,7 @@ class Linearised(eqx.Module):
     noise: Any
     observe: str = eqx.field(static=True, default="bold")
     balloon: Any = None
+    bold_scale: float = 1.0
     fic: bool = eqx.field(static=True, default=False)
     fic_rate: float = eqx.field(static=True, default=3.0)
     features: tuple[str, ...] = eqx.field(static=True, default=("fc",))
@@ -203,8 +206,10 @@ class Linearised(eqx.Module):
     def n_regions(self) -> int:
         return self.connectome.n_regions
 
-    def linearise(self, params: Mapping[str, Any]):
-        """The :class:`vbt_jax.LinearisedNetwork` at ``params``."""
+    def network(self, params: Mapping[str, Any]) -> tuple[Any, Any, Array | None]:
+        """The model and coupling at ``params`` (feedback inhibition solved again with
+        ``fic``), and the fixed point when it is known (``fic``), else ``None``. The simulated
+        check of a fit runs this network."""
         from vbt_jax.models import feedback_inhibition
 
         model, coupling = with_parameters(self.model, self.coupling, params)
@@ -214,6 +219,11 @@ class Linearised(eqx.Module):
             model, guess = feedback_inhibition(
                 model, self.connectome.weights, coupling.G, target_rate=self.fic_rate, b=b
             )
+        return model, coupling, guess
+
+    def linearise(self, params: Mapping[str, Any]):
+        """The :class:`vbt_jax.LinearisedNetwork` at ``params``."""
+        model, coupling, guess = self.network(params)
         return vbt.linearise(
             model,
             self.connectome,
@@ -221,15 +231,23 @@ class Linearised(eqx.Module):
             coupling=coupling,
             observe=self.observe,
             balloon=self.balloon,
+            bold_scale=self.bold_scale,
             guess=guess,
         )
 
     def __call__(self, params: Mapping[str, Any]) -> dict[str, Array]:
+        """The features, and ``"stationary"``: whether the linearised network has a stationary
+        distribution at ``params`` (a finite covariance: the Lyapunov solution of an unstable
+        Jacobian, or a fixed point Newton did not find, is not). Where it has none the features
+        are set to a finite placeholder and the Twin gives the draw zero density."""
         lin = self.linearise(params)
         cov = lin.covariance()
-        out = {"fc": vbt.linear_fc(cov, cov.shape[0])}
+        fc = vbt.linear_fc(cov, cov.shape[0])
+        ok = jnp.all(jnp.isfinite(fc))
+        out = {"fc": jnp.where(ok, fc, jnp.eye(fc.shape[0], dtype=fc.dtype)), "stationary": ok}
         if "amplitude" in self.features:
-            out["amplitude"] = jnp.sqrt(jnp.diagonal(cov))
+            amp = jnp.sqrt(jnp.diagonal(cov))
+            out["amplitude"] = jnp.where(ok, amp, jnp.ones_like(amp))
         return out
 
 

@@ -101,6 +101,9 @@ class Twin:
     def __call__(self, data: Mapping[str, Any] | None = None) -> None:
         params = self.parameters()
         pred = _call(self.forward, params)
+        if "stationary" in pred:
+            # a draw where the forward map has no stationary statistics has zero density
+            numpyro.factor("stationary", jnp.where(pred["stationary"], 0.0, -jnp.inf))
         for name in self.record:
             if name in pred:
                 numpyro.deterministic(f"pred_{name}", pred[name])

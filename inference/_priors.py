@@ -120,12 +120,16 @@ class Regional:
         n_regions: number of regions N.
         link: ``"identity"`` (theta = eta), ``"log"`` (theta = exp(eta) > 0) or ``"neglog"``
             (theta = -exp(eta) < 0, e.g. the Hopf bifurcation parameter below the bifurcation).
-        loc, scale: Normal prior of the group mean ``mu`` on the link scale.
+        loc, scale: Normal prior of the group mean ``mu`` on the link scale; ``scale = 0``
+            holds ``mu`` at ``loc`` (no site), e.g. a published group value with only the map
+            slopes fitted.
         maps: (N, K) brain maps, each z-scored over regions (missing values filled with 0, the
             map mean); K may be 0.
         map_names: the K map names.
         beta_scale: sd of the Normal(0, .) prior of each map coefficient (link scale per map sd).
-        tau_scale: scale of the HalfNormal prior of the regional spread ``tau`` (link scale).
+        tau_scale: scale of the HalfNormal prior of the regional spread ``tau`` (link scale);
+            ``0``: no spread, the parameter is the maps' linear function
+            ``theta_i = g^-1(mu + beta m_i)`` (a map-informed model with K + 1 parameters).
         labels: region labels, for output coordinates.
         unit: the parameter's unit.
         scale_by: name of a global parameter that multiplies the regional values
@@ -172,8 +176,14 @@ class Regional:
             raise ArgumentError(f"{where}: link must be one of {_LINKS}, got {self.link!r}")
         for k in ("scale", "beta_scale", "tau_scale"):
             v = getattr(self, k)
-            if not (math.isfinite(v) and v > 0):
-                raise ArgumentError(f"{where}: {k} must be a positive number, got {v!r}")
+            if not (math.isfinite(v) and (v > 0 or (k != "beta_scale" and v == 0))):
+                kind = "positive" if k == "beta_scale" else "non-negative"
+                raise ArgumentError(f"{where}: {k} must be a {kind} number, got {v!r}")
+        if self.tau_scale == 0 and self.centred is not False:
+            raise ArgumentError(
+                f"{where}: tau_scale = 0 (no regional spread) has nothing to centre; leave "
+                f"centred at False, got {self.centred!r}"
+            )
         maps = np.zeros((self.n_regions, 0)) if self.maps is None else np.asarray(self.maps, float)
         if maps.ndim == 1:
             maps = maps[:, None]
@@ -198,10 +208,16 @@ class Regional:
 
     @property
     def hyper_sites(self) -> tuple[str, ...]:
-        sites = [f"{self.name}_mu"]
+        sites = [f"{self.name}_mu"] if self.scale > 0 else []
         if self.n_maps:
             sites.append(f"{self.name}_beta")
-        return (*sites, f"{self.name}_tau")
+        return (*sites, f"{self.name}_tau") if self.has_spread else tuple(sites)
+
+    @property
+    def has_spread(self) -> bool:
+        """Whether regions depart from the maps (``tau_scale > 0``: sites ``<name>_tau`` and
+        ``<name>_z`` or ``<name>_eta``)."""
+        return self.tau_scale > 0
 
     @property
     def regional(self) -> bool:
@@ -227,13 +243,26 @@ class Regional:
         """Sample the hyper-parameters and ``z``; return (and record) the regional values
         (multiplied by ``scale``, the value of ``scale_by``, when given)."""
         n = self.name
-        mu = numpyro.sample(f"{n}_mu", dist.Normal(self.loc, self.scale))
-        eta = mu
+        if self.scale > 0:
+            eta = numpyro.sample(f"{n}_mu", dist.Normal(self.loc, self.scale))
+        else:
+            eta = jnp.asarray(self.loc, jnp.result_type(float))
         if self.n_maps:
             beta = numpyro.sample(
                 f"{n}_beta", dist.Normal(0.0, self.beta_scale).expand([self.n_maps]).to_event(1)
             )
             eta = eta + jnp.asarray(self.maps, jnp.result_type(float)) @ beta
+        if not self.has_spread:
+            eta = jnp.broadcast_to(eta, (self.n_regions,))
+        else:
+            eta = self._spread(eta)
+        theta = self.inverse_link(eta)
+        if scale is not None:
+            theta = theta * scale
+        return numpyro.deterministic(n, theta)
+
+    def _spread(self, eta):
+        n = self.name
         tau = numpyro.sample(f"{n}_tau", dist.HalfNormal(self.tau_scale))
         if not isinstance(self.centred, bool):
             c = None if isinstance(self.centred, str) else jnp.asarray(self.centred)
@@ -250,10 +279,7 @@ class Regional:
         else:
             z = numpyro.sample(f"{n}_z", dist.Normal(0.0, 1.0).expand([self.n_regions]).to_event(1))
             eta = eta + tau * z
-        theta = self.inverse_link(eta)
-        if scale is not None:
-            theta = theta * scale
-        return numpyro.deterministic(n, theta)
+        return eta
 
 
 Prior = Global | Regional

@@ -162,7 +162,9 @@ class AutoHierarchicalFlow:
     ):
         self.model = model
         self.prefix = prefix
-        self.regional = tuple(p for p in getattr(model, "priors", ()) if isinstance(p, Regional))
+        self.regional = tuple(
+            p for p in getattr(model, "priors", ()) if isinstance(p, Regional) and p.has_spread
+        )
         self._local = {p.name: f"{p.name}_{'eta' if p.centred else 'z'}" for p in self.regional}
         hidden = list(self._local.values())
         hyper_model = handlers.block(model, hide=hidden) if hidden else model
@@ -185,7 +187,7 @@ class AutoHierarchicalFlow:
 
     def _regional_site(self, p: Regional, hyper: dict, x: jnp.ndarray) -> jnp.ndarray:
         n, pre = p.n_regions, f"{self.prefix}_{p.name}"
-        m = hyper[f"{p.name}_mu"]
+        m = hyper.get(f"{p.name}_mu", p.loc)
         if p.n_maps:
             m = m + jnp.asarray(p.maps, x.dtype) @ hyper[f"{p.name}_beta"]
         m = jnp.broadcast_to(m, (n,))

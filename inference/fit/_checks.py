@@ -40,10 +40,49 @@ def fc_quality(setup: FitSetup, pp: dict[str, np.ndarray], sigma: np.ndarray) ->
         out["fc_r_heldout"] = pearson(mean[te], obs[te])
         out["heldout_coverage_90"] = float(np.mean((zobs[te] >= lo[te]) & (zobs[te] <= hi[te])))
     out["train_coverage_90"] = float(np.mean((zobs[tr] >= lo[tr]) & (zobs[tr] <= hi[tr])))
+    if te.any():
+        out.update(baselines(setup))
     full = np.eye(n)
     full[iu] = mean
     full[iu[1], iu[0]] = mean
     return out, full
+
+
+def _network(setup: FitSetup, model0, coupling0):
+    """``params -> (model, coupling)`` of the simulated check: the forward map's own network
+    where it has one (the linearised route re-solves feedback inhibition control at every
+    draw), else the parameters put into the configured model and coupling."""
+    net = getattr(setup.twin.forward, "network", None)
+    if net is not None:
+        return lambda p: net(p)[:2]
+    return lambda p: with_parameters(model0, coupling0, p)
+
+
+def baselines(setup: FitSetup) -> dict[str, float]:
+    """What a twin must beat, scored on the same held-out edges (r with the observed FC).
+
+    - ``baseline_sc_r_heldout``: the structural connectome itself, ``log W_ij`` (zero weights
+      at half the smallest non-zero one);
+    - ``baseline_regional_r_heldout``: one number per region and no connectome or dynamics,
+      edge ``(i, j)`` predicted as ``g_i + g_j`` with ``g_i`` the mean Fisher-z FC of region
+      ``i`` over the training edges.
+    """
+    n = setup.fc.shape[0]
+    iu = np.triu_indices(n, 1)
+    obs = setup.fc[iu]
+    tr, te = setup.train_edges, ~setup.train_edges
+    w = np.asarray(setup.experiment.connectome.weights, float)[iu]
+    floor = 0.5 * w[w > 0].min() if (w > 0).any() else 1.0
+    z = fisher_z(obs)
+    total, count = np.zeros(n), np.zeros(n)
+    for side in iu:
+        np.add.at(total, side[tr], z[tr])
+        np.add.at(count, side[tr], 1)
+    g = total / np.maximum(count, 1)
+    return {
+        "baseline_sc_r_heldout": pearson(np.log(np.maximum(w, floor))[te], obs[te]),
+        "baseline_regional_r_heldout": pearson((g[iu[0]] + g[iu[1]])[te], obs[te]),
+    }
 
 
 def simulate_check(setup: FitSetup, flat: dict[str, np.ndarray], draws: int, progress: bool):
@@ -70,9 +109,10 @@ def simulate_check(setup: FitSetup, flat: dict[str, np.ndarray], draws: int, pro
 
     sim = cfg.experiment.simulation
     draw_params = [{k: v[i] for k, v in params.items()} for i in range(draws)]
+    network = _network(setup, model0, kw["coupling"])
     stability = []
     for p in draw_params:
-        model, coupling = with_parameters(model0, kw["coupling"], p)
+        model, coupling = network(p)
         stability.append(
             vbt.step_stability(
                 model,
@@ -94,7 +134,7 @@ def simulate_check(setup: FitSetup, flat: dict[str, np.ndarray], draws: int, pro
     params = {k: v[stable] for k, v in params.items()}
 
     def one(p, key):
-        model, coupling = with_parameters(model0, kw["coupling"], p)
+        model, coupling = network(p)
         # "flag", not "raise": a diverged draw is reported and left out below instead of
         # failing the whole fit, and a program without the error callback can be loaded from
         # the persistent compilation cache on the next fit

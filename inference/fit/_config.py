@@ -5,7 +5,10 @@ A fit config is a simulation config (``[simulation]``, ``[connectome]``, ``[mode
 check) plus::
 
     [fit]
-    forward = "hopf_linear"      # analytic linearised Hopf FC; or "simulate" (any model)
+    forward = "hopf_linear"      # analytic linearised Hopf FC; "linearised" (any model at
+                                 # its fixed point: BOLD FC with the haemodynamics in the
+                                 # linear system when [monitors] has bold, else the neural FC;
+                                 # Wong-Wang's FIC solved again at every draw); or "simulate"
     engine = "nuts"              # or "svi"
     seed = 0
     heldout_fraction = 0.5       # share of FC edges kept out of the likelihood (checked after)
@@ -178,15 +181,17 @@ class FitConfig:
 
     def quick(self) -> FitConfig:
         """Tiny settings for smoke tests: short chains / few SVI steps, no simulated check
-        beyond one short draw."""
+        beyond one short draw. A linearised network's gradient costs far more than the Hopf
+        FC's: its chain is halved again."""
+        short = self.forward == "linearised"
         nuts = dict(
             self.nuts,
-            warmup=50,
-            samples=50,
+            warmup=25 if short else 50,
+            samples=25 if short else 50,
             chains=1,
             chunk=25,
             init_steps=min(self.nuts["init_steps"], 100),
-            max_tree_depth=min(self.nuts["max_tree_depth"], 6),
+            max_tree_depth=min(self.nuts["max_tree_depth"], 5 if short else 6),
         )
         svi = dict(self.svi, steps=100, draws=50)
         return dataclasses.replace(
@@ -214,12 +219,12 @@ def _prior(path: Path, name: str, table: Any) -> PriorSpec:
             "dist", ("normal", "lognormal", "uniform", "halfnormal", "truncnormal"), "normal"
         ),
         loc=t.number("loc", 0.0, lower="any"),
-        scale=t.number("scale", 1.0),
+        scale=t.number("scale", 1.0, lower="non-negative" if regional else "positive"),
         low=t.number("low", -math.inf, lower="any") if t.has("low") else -math.inf,
         high=t.number("high", math.inf, lower="any") if t.has("high") else math.inf,
         link=t.choice("link", ("identity", "log", "neglog"), "identity"),
         maps=tuple(maps),
-        tau_scale=t.number("tau_scale", 0.5),
+        tau_scale=t.number("tau_scale", 0.5, lower="non-negative"),
         beta_scale=t.number("beta_scale", 1.0),
         scale_by=t.string("scale_by") if t.has("scale_by") else None,
         unit=t.raw("unit", ""),
@@ -240,7 +245,7 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
     if "fit" not in data:
         raise ConfigError(f"{path}: no [fit] section: this is a simulation config (vbt simulate)")
     t = Table(path, "fit", data["fit"], _FIT)
-    forward = t.choice("forward", ("hopf_linear", "simulate"), "hopf_linear")
+    forward = t.choice("forward", ("hopf_linear", "linearised", "simulate"), "hopf_linear")
     engine = t.choice("engine", ("nuts", "svi"), "nuts")
     seed = t.integer("seed", 0, lower=0)
     frac = t.number("heldout_fraction", 0.5, lower="non-negative")
@@ -253,6 +258,11 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
             )
         if exp.coupling is not None and exp.coupling.kind != "difference":
             raise t.error("forward = 'hopf_linear' needs [coupling] kind = 'difference'")
+    if forward == "linearised" and exp.noise is None:
+        raise t.error(
+            "forward = 'linearised' needs a [noise] section with a non-zero nsig: the FC of the "
+            "linearised network is the noise-driven fluctuation around its fixed point"
+        )
     base = path.parent
     d = Table(path, "fit.data", data["fit"].get("data", {}), _DATA)
     fc = d.file("fc", base, names=("dk84",)) or "dk84"
@@ -294,6 +304,11 @@ def parse_fit(exp: ExperimentConfig, data: dict[str, Any]) -> FitConfig:
     elif atlas is not None or bold_band is not None or d.has("time_axis"):
         raise d.error("atlas, band and time_axis apply to a bold series; give bold")
     band = d.file("band_power", base, names=("meg_hansen",))
+    if band is not None and forward == "linearised":
+        raise d.error(
+            "band_power needs forward = 'hopf_linear' or 'simulate'; forward = 'linearised' "
+            "predicts FC"
+        )
     n = Table(path, "fit.nuts", data["fit"].get("nuts", {}), _NUTS)
     nuts = dict(
         warmup=n.integer("warmup", 500),

@@ -42,6 +42,12 @@ def _thin(flat: dict[str, np.ndarray], k: int) -> dict[str, np.ndarray]:
     return {key: v[idx] for key, v in flat.items()}
 
 
+# the r between the simulated check's FC and the likelihood's FC below which a fit is flagged:
+# the FC of a 1000-volume simulation has sampling sd ~(1 - r^2) / sqrt(1000) per edge, far below
+# the spread of FC over edges, so a correct linearisation stays well above it
+SIM_AGREEMENT = 0.8
+
+
 def fit_run_folder(
     cfg: FitConfig,
     out: RunFolder | str | Path,
@@ -113,6 +119,9 @@ def fit_run_folder(
                 "the posterior is written without it",
                 file=sys.stderr,
             )
+    if fc_sim is not None:
+        iu = np.triu_indices(fc_pred.shape[0], 1)
+        quality["sim_vs_forward_fc_r"] = pearson(fc_sim[iu], fc_pred[iu])
     bp_pred = None
     if "band_power" in setup.observed:
         obs_bp = setup.observed["band_power"]
@@ -144,6 +153,13 @@ def fit_run_folder(
         msgs = msgs + [f"simulated FC/FCD check failed: {quality['sim_check_reason']}"]
     elif quality.get("sim_unstable_advice"):
         msgs = msgs + [quality["sim_unstable_advice"]]
+    if quality.get("sim_vs_forward_fc_r", 1.0) < SIM_AGREEMENT:
+        msgs = msgs + [
+            f"the FC of the nonlinear simulations at posterior draws and the likelihood's "
+            f"({quality['route']}) FC disagree: r = {quality['sim_vs_forward_fc_r']:.2f} < "
+            f"{SIM_AGREEMENT}; the {quality['route']} FC may not hold in the fitted regime "
+            "(or the check's simulations are too short)"
+        ]
     with folder.write(config_text=cfg.experiment.text) as partial:
         save_netcdf(idata, partial / "posterior.nc")
         table.to_csv(partial / "summary.csv")

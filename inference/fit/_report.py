@@ -65,15 +65,30 @@ def _write_summary_md(path: Path, cfg: FitConfig, table, quality: dict, msgs: li
         "sim_fc_r_all",
         "fcd_ks",
         "band_power_r",
+        "sim_vs_forward_fc_r",
+        "baseline_sc_r_heldout",
+        "baseline_regional_r_heldout",
     ):
         if k in q:
             lines.append(f"- {k}: {q[k]:.3f}")
     lines.append("")
+    if "baseline_regional_r_heldout" in q and "fc_r_heldout" in q:
+        beats = q["fc_r_heldout"] > q["baseline_regional_r_heldout"]
+        lines.append(
+            f"On the held-out edges the twin's FC r is {q['fc_r_heldout']:.3f}; the structural "
+            f"connectome itself (log weights) gives {q['baseline_sc_r_heldout']:.3f}, and one "
+            f"number per region with no connectome (g_i + g_j, each region's mean training FC) "
+            f"gives {q['baseline_regional_r_heldout']:.3f}: the twin "
+            f"{'beats' if beats else 'does not beat'} that regional baseline."
+        )
+        lines.append("")
     lines.append(
         "`fc_r_*`: Pearson r between the posterior-mean analytic FC and the data over "
         "training edges, held-out edges (never seen by the likelihood) and all edges; "
         "`sim_*`: the same for FC of simulations at posterior draws; `fcd_ks`: KS "
-        "distance between simulated FCD values and the reference histogram."
+        "distance between simulated FCD values and the reference histogram; "
+        "`sim_vs_forward_fc_r`: r between the simulated FC and the likelihood's FC (linearised "
+        "or simulated), a check that the likelihood holds in the fitted regime."
     )
     lines.append("")
     if msgs:

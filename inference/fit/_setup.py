@@ -18,7 +18,7 @@ import vbt_jax as vbt
 from vbt_jax import ArgumentError, ConfigError, DataError
 
 from .._centring import learn_centring as _learn_centring
-from .._forward import HopfLinear, Simulated
+from .._forward import HopfLinear, Linearised, Simulated
 from .._keys import numpy_rng, purpose_keys
 from .._likelihoods import FCLikelihood, band_power_likelihood
 from .._model import Twin
@@ -110,6 +110,10 @@ class FitSetup:
             if p.regional and p.n_maps:
                 names = [str(_map_file(m, base) or m) for m in p.map_names]
                 maps = f", maps {', '.join(names)}"
+                if not p.has_spread:
+                    maps += " (their linear function: no regional spread)"
+            if p.regional and p.scale == 0:
+                maps += f", group mean held at {p.loc:g} (link scale)"
             centring = ""
             if p.regional and isinstance(p.centred, str):
                 centring = ", centring learnt before sampling"
@@ -279,6 +283,33 @@ def _fcd_reference(cfg: FitConfig) -> tuple[np.ndarray, np.ndarray] | None:
     return edges, hist
 
 
+def _check_parameter_names(cfg: FitConfig, exp) -> None:
+    """With forward ``"linearised"`` or ``"simulate"``, every fitted or fixed parameter must be
+    a field of the model, the coupling's ``G`` (or, simulated, ``nsig``, a factor on the
+    noise); with feedback inhibition control ``J_i`` is solved for, not fitted."""
+    if cfg.forward == "hopf_linear":
+        return
+    model = exp.model
+    fields = {f.name for f in dataclasses.fields(model)}
+    allowed = fields | ({"G"} if exp.coupling is not None else set())
+    if cfg.forward == "simulate":
+        allowed.add("nsig")
+    for name, where in [(p.name, f"[fit.priors.{p.name}]") for p in cfg.priors] + [
+        (k, f"[fit.fixed] {k}") for k in cfg.fixed
+    ]:
+        if name not in allowed:
+            raise ConfigError(
+                f"{cfg.experiment.path}: {where}: {name!r} is not a parameter of "
+                f"{type(model).__name__} (forward = {cfg.forward!r} can fit "
+                f"{', '.join(sorted(allowed))})"
+            )
+        if name == "J_i" and cfg.experiment.model.fic:
+            raise ConfigError(
+                f"{cfg.experiment.path}: {where}: J_i is solved by feedback inhibition control "
+                "([model] fic = true) at every draw; fit other parameters or set fic = false"
+            )
+
+
 def setup_fit(cfg: FitConfig, *, learn_centring: bool = True) -> FitSetup:
     """Load the connectome, data and maps, and build the twin.
 
@@ -298,6 +329,7 @@ def setup_fit(cfg: FitConfig, *, learn_centring: bool = True) -> FitSetup:
     from vbt_jax.config import build_experiment
 
     exp = build_experiment(cfg.experiment)
+    _check_parameter_names(cfg, exp)
     conn = exp.connectome
     n, labels = conn.n_regions, tuple(conn.labels)
     base = cfg.experiment.path.parent
@@ -353,6 +385,20 @@ def setup_fit(cfg: FitConfig, *, learn_centring: bool = True) -> FitSetup:
             jnp.asarray(conn.weights, jnp.float32),
             float(omega),
             bands=bands,
+            features=tuple(features),
+        )
+    elif cfg.forward == "linearised":
+        bold = next((mo for mo in exp.monitors if mo.name == "bold"), None)
+        forward = Linearised(
+            exp.model,
+            conn,
+            exp.coupling,
+            exp.noise,
+            observe="neural" if bold is None else "bold",
+            balloon=None if bold is None else bold.params,
+            bold_scale=1.0 if bold is None else float(bold.scale),
+            fic=cfg.experiment.model.fic,
+            fic_rate=cfg.experiment.model.fic_rate,
             features=tuple(features),
         )
     else:
