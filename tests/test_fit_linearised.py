@@ -68,12 +68,14 @@ def test_rww_config_builds_the_linearised_fic_twin():
     model = with_fic(
         vbt.models.ReducedWongWangExcInh(w_p=jnp.asarray(w_p)), exp.connectome.weights, G
     )
-    lin = vbt.linearise(
-        model, exp.connectome, noise=exp.noise, coupling=vbt.Linear(G=G), observe="bold"
+    lin_fc = jax.jit(
+        lambda m: vbt.linearise(
+            m, exp.connectome, noise=exp.noise, coupling=vbt.Linear(G=G), observe="bold"
+        ).fc()
     )
-    np.testing.assert_allclose(fc, np.asarray(lin.fc()), atol=2e-4)
+    np.testing.assert_allclose(fc, np.asarray(lin_fc(model)), atol=2e-4)
     # the check simulates the same network: FIC solved at the draw's G, not the config's
-    m_check, c_check, _ = fwd.network({"G": G, "w_p": jnp.asarray(w_p)})
+    m_check, c_check, _ = jax.jit(lambda p: fwd.network(p))({"G": G, "w_p": jnp.asarray(w_p)})
     assert float(c_check.G) == pytest.approx(G)
     np.testing.assert_allclose(np.asarray(m_check.J_i), np.asarray(model.J_i), rtol=1e-4)
 
@@ -129,12 +131,13 @@ def test_draws_without_a_stationary_state_have_zero_density():
     setup = setup_fit(load_fit_config(RWW_CONFIG), learn_centring=False)
     twin = setup.twin
     fwd = twin.forward
+    drift = jax.jit(lambda p: fwd.linearise(p).drift)
+    forward = jax.jit(lambda p: fwd(p))
+    density = jax.jit(lambda v: log_density(twin, (setup.data,), {}, v)[0])
     for G, stable in ((0.3, True), (0.6, False)):
         p = {"G": jnp.asarray(G), "w_p": jnp.full(84, 1.4)}
-        lin = fwd.linearise(p)
-        assert (np.linalg.eigvals(np.asarray(lin.drift, float)).real.max() < 0) == stable
-        out = fwd(p)
+        assert (np.linalg.eigvals(np.asarray(drift(p), float)).real.max() < 0) == stable
+        out = forward(p)
         assert bool(out["stationary"]) == stable and np.isfinite(np.asarray(out["fc"])).all()
-        values = {"G": G, "w_p_beta": jnp.zeros(1), "sigma_fc": 0.2}
-        lp, _ = log_density(twin, (setup.data,), {}, values)
-        assert np.isfinite(float(lp)) == stable and not np.isnan(float(lp))
+        lp = float(density({"G": jnp.asarray(G), "w_p_beta": jnp.zeros(1), "sigma_fc": 0.2}))
+        assert np.isfinite(lp) == stable and not np.isnan(lp)

@@ -180,8 +180,8 @@ class FitConfig:
     time_axis: int = 0  # of a bold table: 0 rows are volumes, 1 rows are regions
 
     def quick(self) -> FitConfig:
-        """Tiny settings for smoke tests: short chains / few SVI steps, no simulated check
-        beyond one short draw. A linearised network's gradient costs far more than the Hopf
+        """Tiny settings for smoke tests: short chains / few SVI steps, a simulated check of one
+        short draw. A linearised network's gradient costs far more than the Hopf
         FC's: its chain is halved again."""
         short = self.forward == "linearised"
         nuts = dict(
@@ -194,13 +194,23 @@ class FitConfig:
             max_tree_depth=min(self.nuts["max_tree_depth"], 5 if short else 6),
         )
         svi = dict(self.svi, steps=100, draws=50)
+        if self.forward == "simulate":
+            experiment = self.experiment.quick()
+        else:
+            # the check's simulation: the transient and enough samples of the slowest monitor
+            # for FC and a few FCD windows (twice the window, and 20 more)
+            exp = self.experiment
+            period = max(exp.monitors.periods().values())
+            sim = exp.simulation
+            steps = math.ceil((sim.transient + (2 * self.fcd_window + 20) * period) / sim.dt)
+            experiment = exp.with_simulation(duration=min(sim.duration, round(steps * sim.dt, 9)))
         return dataclasses.replace(
             self,
             nuts=nuts,
             svi=svi,
             check_draws=min(self.check_draws, 1),
             centring_steps=min(self.centring_steps, 300),
-            experiment=self.experiment.quick() if self.forward == "simulate" else self.experiment,
+            experiment=experiment,
         )
 
 
