@@ -26,25 +26,6 @@ def _shift(A: Array) -> Array:
     return jax.lax.stop_gradient(jnp.exp(logdet / A.shape[-1]))
 
 
-def _smith(A: Array, Q: Array, iterations: int) -> tuple[Array, Array]:
-    """Squared Smith iteration on the Cayley transform of ``A``, ``iterations`` squarings.
-
-    With a shift ``p > 0``, ``R = (pI - A)^-1`` and ``M = R (pI + A)``, the continuous equation
-    ``A X + X A^T + Q = 0`` is equivalent to the discrete (Stein) equation
-    ``X = M X M^T + 2p R Q R^T``, whose solution is ``sum_j M^j Q_d M^jT``. Squaring doubles
-    the number of summed terms per iteration. Returns ``(X_K, M^(2^K))``.
-    """
-    p = _shift(A)
-    R, M = _cayley(A, p)
-    X = 2.0 * p * (R @ Q @ R.T)
-
-    def body(_, carry):
-        Xk, Mk = carry
-        return Xk + Mk @ Xk @ Mk.T, Mk @ Mk
-
-    return jax.lax.fori_loop(0, iterations, body, (X, M))
-
-
 def squared_smith(X0: Array, L: Array, R: Array, apply, square_left, square_right, iterations):
     """``sum_j L^j X0 (R^j)^T`` by squared Smith iterations, stopped once converged.
 
@@ -77,7 +58,12 @@ def _frobenius(M: Array) -> Array:
 
 
 def _dense_stein(A: Array, Q: Array, iterations: int) -> Array:
-    """``X`` with ``A X + X A^T + Q = 0`` (``Q`` any square matrix), the converged Smith sum."""
+    """``X`` with ``A X + X A^T + Q = 0`` (``Q`` any square matrix), the converged Smith sum.
+
+    With a shift ``p > 0``, ``R = (pI - A)^-1`` and ``M = R (pI + A)``, the continuous equation
+    is equivalent to the discrete (Stein) equation ``X = M X M^T + 2p R Q R^T``, whose solution
+    is ``sum_j M^j Q_d M^jT``; squaring doubles the number of summed terms per iteration.
+    """
     p = _shift(A)
     R, M = _cayley(A, p)
 
@@ -180,7 +166,8 @@ def is_stable(A: Array, *, iterations: int = _DEFAULT_ITERATIONS, tol: float = 1
         Boolean scalar array.
     """
     A = jnp.asarray(A)
-    _, MK = _smith(A, jnp.zeros_like(A), iterations)
+    _, MK = _cayley(A, _shift(A))
+    MK = jax.lax.fori_loop(0, iterations, lambda _, M: M @ M, MK)
     err = jnp.max(jnp.abs(MK))
     return jnp.isfinite(err) & (err < tol)
 
